@@ -1,0 +1,155 @@
+"""DynamoDB JSON 1.0 protocol: request building and response parsing (pure, no I/O)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from typing import Any
+
+from dynamorm._core.errors import (
+    SERVICE_ERRORS,
+    ChecksumMismatch,
+    ConditionFailed,
+    ProtocolError,
+    ServiceError,
+    ServiceUnavailable,
+    TransactionCanceled,
+    UnknownOperation,
+    ValidationError,
+)
+
+VERSION = "0.1.0"
+TARGET_PREFIX = "DynamoDB_20120810."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+USER_AGENT = f"dynamorm/{VERSION} Python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+OPERATIONS = frozenset(
+    """BatchExecuteStatement BatchGetItem BatchWriteItem CreateBackup CreateGlobalTable CreateTable
+    DeleteBackup DeleteItem DeleteResourcePolicy DeleteTable DescribeBackup DescribeContinuousBackups
+    DescribeContributorInsights DescribeEndpoints DescribeExport DescribeGlobalTable
+    DescribeGlobalTableSettings DescribeImport DescribeKinesisStreamingDestination DescribeLimits
+    DescribeTable DescribeTableReplicaAutoScaling DescribeTimeToLive
+    DisableKinesisStreamingDestination EnableKinesisStreamingDestination ExecuteStatement
+    ExecuteTransaction ExportTableToPointInTime GetItem GetResourcePolicy ImportTable ListBackups
+    ListContributorInsights ListExports ListGlobalTables ListImports ListTables ListTagsOfResource
+    PutItem PutResourcePolicy Query RestoreTableFromBackup RestoreTableToPointInTime Scan TagResource
+    TransactGetItems TransactWriteItems UntagResource UpdateContinuousBackups
+    UpdateContributorInsights UpdateGlobalTable UpdateGlobalTableSettings UpdateItem
+    UpdateKinesisStreamingDestination UpdateTable UpdateTableReplicaAutoScaling UpdateTimeToLive
+    """.split()
+)
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_loads = json.loads
+
+
+def check_operation(operation: object) -> str:
+    """Return ``operation`` if it names a DynamoDB operation, else raise ``UnknownOperation``."""
+    if isinstance(operation, str) and operation in OPERATIONS:
+        return operation
+    import difflib
+
+    text = operation if isinstance(operation, str) else repr(operation)
+    close = difflib.get_close_matches(str(text), sorted(OPERATIONS), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownOperation(f"unknown DynamoDB operation {text!r}{hint}")
+
+
+def encode_body(operation: str, payload: object) -> bytes:
+    """Serialize a raw DynamoDB JSON payload, rejecting what JSON cannot carry exactly."""
+    if not isinstance(payload, dict):
+        raise ValidationError(
+            f"{operation} payload must be a dict of DynamoDB JSON, not {type(payload).__name__}"
+        )
+    try:
+        return _dumps(payload).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"{operation} payload is not serializable as DynamoDB JSON: {exc} "
+            "(numbers go as strings in N, binary as base64 strings in B)"
+        ) from None
+
+
+def request_headers(operation: str, host: str) -> dict[str, str]:
+    """The unsigned headers of a DynamoDB JSON request."""
+    return {
+        "host": host,
+        "content-type": CONTENT_TYPE,
+        "x-amz-target": TARGET_PREFIX + operation,
+    }
+
+
+def parse_response(
+    operation: str, status: int, headers: dict[str, str], body: bytes
+) -> dict[str, Any]:
+    """Verify and decode a response; return the payload on 200 or raise the mapped error.
+
+    ``headers`` must have lower-case names.
+    """
+    crc = headers.get("x-amz-crc32")
+    if crc is not None and crc.isdigit() and zlib.crc32(body) != int(crc):
+        raise ChecksumMismatch(
+            f"{operation}: response body CRC32 {zlib.crc32(body)} does not match "
+            f"x-amz-crc32 {crc} ({len(body)} bytes received)",
+            status=status,
+        )
+    length = headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) != len(body):
+        raise ProtocolError(
+            f"{operation}: truncated response: expected {length} bytes, got {len(body)}",
+            status=status,
+        )
+    data: Any
+    try:
+        data = _loads(body) if body else {}
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        if status >= 500:
+            raise ServiceUnavailable(
+                f"{operation}: HTTP {status} with a non-JSON body: {_snippet(body)}",
+                status=status,
+                operation=operation,
+                request_id=headers.get("x-amzn-requestid", ""),
+            )
+        raise ProtocolError(
+            f"{operation}: HTTP {status} response is not a JSON object: {_snippet(body)}",
+            status=status,
+        )
+    if status == 200:
+        return data
+    raise service_error(operation, status, headers, data)
+
+
+def service_error(
+    operation: str, status: int, headers: dict[str, str], data: dict[str, Any]
+) -> ServiceError:
+    """Map a DynamoDB error response to its exception."""
+    raw_type = str(data.get("__type", ""))
+    type_name = raw_type.rpartition("#")[2]
+    message = str(data.get("message") or data.get("Message") or "")
+    cls = SERVICE_ERRORS.get(type_name)
+    if cls is None:
+        cls = ServiceUnavailable if status >= 500 else ServiceError
+    text = f"{operation}: {type_name or f'HTTP {status}'}: {message}".rstrip(": ")
+    common: dict[str, Any] = {
+        "type_name": type_name,
+        "status": status,
+        "request_id": headers.get("x-amzn-requestid", ""),
+        "operation": operation,
+        "response": data,
+    }
+    if cls is ConditionFailed:
+        return ConditionFailed(text, item=data.get("Item"), **common)
+    if cls is TransactionCanceled:
+        reasons = data.get("CancellationReasons")
+        return TransactionCanceled(
+            text, reasons=reasons if isinstance(reasons, list) else [], **common
+        )
+    return cls(text, **common)
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:120].decode("utf-8", "replace")
+    return repr(text + ("..." if len(body) > 120 else ""))

@@ -1,0 +1,198 @@
+"""AWS credentials: explicit, environment (the Lambda fast path), or botocore's full chain.
+
+A provider is any object with ``get() -> Credentials`` (cheap, cached) and ``invalidate()`` (the
+next ``get()`` loads fresh credentials). Secrets never appear in ``repr`` or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Protocol, runtime_checkable
+
+from dynamorm._core.errors import ConfigurationError, CredentialsError
+
+
+class Credentials:
+    """An access key, its secret and an optional session token with its expiry (epoch seconds)."""
+
+    __slots__ = ("access_key_id", "expiration", "secret_access_key", "session_token")
+
+    def __init__(
+        self,
+        access_key_id: str,
+        secret_access_key: str,
+        session_token: str | None = None,
+        *,
+        expiration: float | None = None,
+    ) -> None:
+        if not isinstance(access_key_id, str) or not access_key_id:
+            raise ConfigurationError("credentials need a non-empty access key id")
+        if not isinstance(secret_access_key, str) or not secret_access_key:
+            raise ConfigurationError("credentials need a non-empty secret access key")
+        if session_token is not None and not isinstance(session_token, str):
+            raise ConfigurationError("the session token must be a string")
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.session_token = session_token or None
+        self.expiration = expiration
+
+    def expires_within(self, seconds: float) -> bool:
+        """True if these credentials expire within ``seconds`` from now."""
+        return self.expiration is not None and self.expiration - time.time() <= seconds
+
+    def __repr__(self) -> str:
+        key = self.access_key_id
+        masked = key[:4] + "*" * max(0, len(key) - 8) + key[-4:] if len(key) > 8 else "****"
+        token = ", session_token=****" if self.session_token else ""
+        return f"Credentials(access_key_id={masked!r}, secret_access_key=****{token})"
+
+    __str__ = __repr__
+
+
+@runtime_checkable
+class CredentialsProvider(Protocol):
+    """Where a client gets its credentials for each request."""
+
+    def get(self) -> Credentials:
+        """Return valid credentials (cached; refreshed before expiry)."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget cached credentials; the next ``get()`` loads them again."""
+        ...
+
+
+class StaticProvider:
+    """Fixed credentials given explicitly."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def get(self) -> Credentials:
+        return self._credentials
+
+    def invalidate(self) -> None:
+        """Explicit credentials cannot be refreshed; nothing to forget."""
+
+    def __repr__(self) -> str:
+        return f"StaticProvider({self._credentials!r})"
+
+
+class EnvironmentProvider:
+    """``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` (as on Lambda)."""
+
+    def __init__(self) -> None:
+        self._credentials: Credentials | None = None
+
+    @staticmethod
+    def available() -> bool:
+        """True when the environment holds an access key and a secret."""
+        return bool(os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))
+
+    def get(self) -> Credentials:
+        creds = self._credentials
+        if creds is None:
+            env = os.environ
+            key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+            if not key or not secret:
+                raise CredentialsError(
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set in the environment"
+                )
+            token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN")
+            creds = self._credentials = Credentials(key, secret, token)
+        return creds
+
+    def invalidate(self) -> None:
+        self._credentials = None
+
+    def __repr__(self) -> str:
+        return "EnvironmentProvider()"
+
+
+class BotocoreChainProvider:
+    """botocore's full chain (profiles, SSO, container, IMDS, assume-role profiles).
+
+    botocore is imported on the first ``get()``, never at import time.
+    """
+
+    def __init__(self, profile: str | None = None, *, refresh_margin: float = 300.0) -> None:
+        self._profile = profile
+        self._margin = refresh_margin
+        self._source: Any = None
+        self._credentials: Credentials | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Credentials:
+        creds = self._credentials
+        if creds is not None and not creds.expires_within(self._margin):
+            return creds
+        with self._lock:
+            creds = self._credentials
+            if creds is None or creds.expires_within(self._margin):
+                creds = self._credentials = self._load()
+        return creds
+
+    def _load(self) -> Credentials:
+        if self._source is None:
+            try:
+                import botocore.session
+            except ImportError:
+                raise CredentialsError(
+                    "no credentials were given and none are in the environment; the full AWS "
+                    "credential chain needs botocore: pip install 'dynamorm[aws]'"
+                ) from None
+            session = botocore.session.Session(profile=self._profile)
+            try:
+                self._source = session.get_credentials()
+            except Exception as exc:
+                raise CredentialsError(
+                    f"loading credentials from the AWS chain failed: {type(exc).__name__}"
+                ) from None
+            if self._source is None:
+                raise CredentialsError(
+                    "no AWS credentials found: pass credentials=, set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or configure a profile"
+                )
+        try:
+            frozen = self._source.get_frozen_credentials()
+        except Exception as exc:
+            raise CredentialsError(
+                f"refreshing credentials from the AWS chain failed: {type(exc).__name__}"
+            ) from None
+        expiry = getattr(self._source, "_expiry_time", None)
+        return Credentials(
+            frozen.access_key,
+            frozen.secret_key,
+            frozen.token,
+            expiration=expiry.timestamp() if expiry is not None else None,
+        )
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._credentials = None
+            self._source = None
+
+    def __repr__(self) -> str:
+        return f"BotocoreChainProvider(profile={self._profile!r})"
+
+
+def resolve_credentials(value: object) -> CredentialsProvider:
+    """Turn the ``credentials=`` argument into a provider.
+
+    Accepts a provider, :class:`Credentials`, a ``(key, secret)`` or ``(key, secret, token)``
+    tuple, or ``None`` (environment if set, else botocore's chain, loaded lazily).
+    """
+    if value is None:
+        return EnvironmentProvider() if EnvironmentProvider.available() else BotocoreChainProvider()
+    if isinstance(value, Credentials):
+        return StaticProvider(value)
+    if isinstance(value, tuple) and len(value) in (2, 3):
+        return StaticProvider(Credentials(*value))
+    if isinstance(value, CredentialsProvider):
+        return value
+    raise ConfigurationError(
+        "credentials must be Credentials, a (key, secret[, token]) tuple, a provider with "
+        f"get()/invalidate(), or None; got {type(value).__name__}"
+    )

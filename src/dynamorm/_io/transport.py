@@ -1,0 +1,337 @@
+"""The transport interface and the default keep-alive HTTP transport on the stdlib.
+
+A transport is any callable ``(Request) -> Response``: tests pass a plain function. The default
+:class:`HTTPTransport` speaks HTTP/1.1 on plain sockets: ``http.client`` (with the ``email`` and
+``ssl`` modules it loads) costs more import time than a cold start can afford, and ``ssl`` is
+loaded here only for https. It keeps idle connections per endpoint, is thread safe, applies
+separate connect and read timeouts, and reconnects transparently when a kept-alive socket was
+closed.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dynamorm._core.errors import (
+    ConfigurationError,
+    ConnectionReset,
+    EndpointUnreachable,
+    ProtocolError,
+    ReadTimeout,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    import ssl
+
+
+class Endpoint:
+    """A parsed ``http(s)://host[:port]`` endpoint."""
+
+    __slots__ = ("host", "netloc", "port", "scheme", "url")
+
+    def __init__(self, url: str) -> None:
+        scheme, sep, rest = url.partition("://")
+        rest = rest.rstrip("/")
+        if not sep or scheme not in ("http", "https") or not rest or "/" in rest or "@" in rest:
+            raise ConfigurationError(
+                f"endpoint_url must look like https://host[:port], got {url!r}"
+            )
+        if rest.startswith("["):
+            bracket, _, port_text = rest[1:].partition("]")
+            host, port_text = bracket, port_text.removeprefix(":")
+        else:
+            host, _, port_text = rest.partition(":")
+        if not port_text:
+            port = 443 if scheme == "https" else 80
+        elif port_text.isdigit() and 0 < int(port_text) < 65536:
+            port = int(port_text)
+        else:
+            raise ConfigurationError(f"endpoint_url has an invalid port: {url!r}")
+        if not host:
+            raise ConfigurationError(f"endpoint_url has no host: {url!r}")
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.netloc = rest
+        self.url = f"{scheme}://{rest}"
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.url!r})"
+
+
+class Request:
+    """One HTTP request. ``read_timeout`` may be clamped by the caller to a deadline."""
+
+    __slots__ = ("body", "connect_timeout", "endpoint", "headers", "method", "path", "read_timeout")
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        method: str = "POST",
+        path: str = "/",
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.headers = headers
+        self.body = body
+        self.method = method
+        self.path = path
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+
+
+class Response:
+    """One HTTP response; header names are lower case."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status}, {len(self.body)} bytes)"
+
+
+Transport = Callable[[Request], Response]
+
+_ssl_context: ssl.SSLContext | None = None
+_MAX_HEAD = 64 * 1024
+
+
+def _default_ssl_context() -> ssl.SSLContext:
+    global _ssl_context  # noqa: PLW0603 - one verified context per process, built on first https
+    if _ssl_context is None:
+        import ssl
+
+        _ssl_context = ssl.create_default_context()
+    return _ssl_context
+
+
+class _Stale(Exception):
+    """A kept-alive connection turned out to be closed before any response byte arrived."""
+
+
+class _Connection:
+    """One HTTP/1.1 connection: a socket and its buffered reader."""
+
+    __slots__ = ("reader", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def is_dropped(self) -> bool:
+        """True if the peer closed this idle connection (or sent something unexpected)."""
+        try:
+            self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        return True
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
+def _parse_head(reader: Any, url: str) -> tuple[int, dict[str, str]]:
+    line = reader.readline(_MAX_HEAD)
+    if not line:
+        raise _Stale
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise ProtocolError(f"{url} answered with something that is not HTTP: {line[:80]!r}")
+    status = int(parts[1])
+    headers: dict[str, str] = {}
+    size = len(line)
+    while True:
+        line = reader.readline(_MAX_HEAD)
+        size += len(line)
+        if line in (b"\r\n", b"\n"):
+            return status, headers
+        if not line:
+            raise ConnectionReset(
+                f"connection to {url} closed in the middle of the response headers", endpoint=url
+            )
+        if size > _MAX_HEAD:
+            raise ProtocolError(f"{url} sent response headers over {_MAX_HEAD} bytes")
+        name, sep, value = line.decode("latin-1").partition(":")
+        if sep:
+            key = name.strip().lower()
+            value = value.strip()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+
+
+def _read_body(reader: Any, headers: dict[str, str], url: str) -> bytes:
+    if headers.get("transfer-encoding", "").lower().endswith("chunked"):
+        chunks = []
+        while True:
+            size_line = reader.readline(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0], 16)
+            except ValueError:
+                raise ConnectionReset(
+                    f"connection to {url} broke inside a chunked response", endpoint=url
+                ) from None
+            if size == 0:
+                while reader.readline(_MAX_HEAD) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            chunk = reader.read(size + 2)
+            if len(chunk) != size + 2:
+                raise ConnectionReset(
+                    f"connection to {url} closed in the middle of a chunk", endpoint=url
+                )
+            chunks.append(chunk[:size])
+    length = headers.get("content-length")
+    if length is None:
+        return bytes(reader.read())
+    expected = int(length) if length.isdigit() else -1
+    if expected < 0:
+        raise ProtocolError(f"{url} sent an invalid Content-Length {length!r}")
+    body = reader.read(expected)
+    if len(body) != expected:
+        raise ConnectionReset(
+            f"connection to {url} closed after {len(body)} of {expected} body bytes",
+            endpoint=url,
+        )
+    return bytes(body)
+
+
+class HTTPTransport:
+    """Keep-alive HTTP/1.1 transport on plain sockets; safe to share between threads.
+
+    ``ssl`` is imported only for https endpoints, and certificates are always verified.
+    """
+
+    def __init__(self, *, max_idle_per_endpoint: int = 16, ssl_context: Any = None) -> None:
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._lock = threading.Lock()
+        self._max_idle = max_idle_per_endpoint
+        self._ssl_context = ssl_context
+
+    def __call__(self, request: Request) -> Response:
+        conn = self._idle_connection(request.endpoint)
+        if conn is not None:
+            try:
+                return self._exchange(conn, request)
+            except _Stale:
+                conn.close()
+            except BaseException:
+                conn.close()
+                raise
+        conn = self._connect(request)
+        try:
+            return self._exchange(conn, request)
+        except _Stale:
+            conn.close()
+            raise ConnectionReset(
+                f"{request.endpoint.url} closed the connection without answering",
+                endpoint=request.endpoint.url,
+            ) from None
+        except BaseException:
+            conn.close()
+            raise
+
+    def _idle_connection(self, ep: Endpoint) -> _Connection | None:
+        while True:
+            with self._lock:
+                idle = self._idle.get((ep.scheme, ep.host, ep.port))
+                conn = idle.pop() if idle else None
+            if conn is None or not conn.is_dropped():
+                return conn
+            conn.close()
+
+    def _connect(self, request: Request) -> _Connection:
+        ep = request.endpoint
+        try:
+            sock = socket.create_connection((ep.host, ep.port), timeout=request.connect_timeout)
+        except TimeoutError:
+            raise EndpointUnreachable(
+                f"could not connect to {ep.url} within {request.connect_timeout:g}s",
+                endpoint=ep.url,
+            ) from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise EndpointUnreachable(
+                f"could not connect to {ep.url}: {reason}", endpoint=ep.url
+            ) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ep.scheme == "https":
+            context = self._ssl_context or _default_ssl_context()
+            try:
+                sock = context.wrap_socket(sock, server_hostname=ep.host)
+            except OSError as exc:
+                sock.close()
+                raise EndpointUnreachable(
+                    f"TLS handshake with {ep.url} failed: {exc}", endpoint=ep.url
+                ) from None
+        return _Connection(sock)
+
+    def _exchange(self, conn: _Connection, request: Request) -> Response:
+        ep = request.endpoint
+        url = ep.url
+        head = [f"{request.method} {request.path} HTTP/1.1\r\n"]
+        head.extend(f"{k}: {v}\r\n" for k, v in request.headers.items())
+        head.append(f"content-length: {len(request.body)}\r\n\r\n")
+        conn.sock.settimeout(request.read_timeout)
+        try:
+            conn.sock.sendall("".join(head).encode() + request.body)
+        except TimeoutError:
+            raise ReadTimeout(f"sending to {url} timed out", endpoint=url) from None
+        except OSError:
+            raise _Stale from None
+        try:
+            status, headers = _parse_head(conn.reader, url)
+            body = _read_body(conn.reader, headers, url)
+        except TimeoutError:
+            raise ReadTimeout(
+                f"{url} did not answer within {request.read_timeout:g}s", endpoint=url
+            ) from None
+        except ConnectionResetError:
+            raise ConnectionReset(
+                f"connection to {url} was reset while reading the response", endpoint=url
+            ) from None
+        except OSError as exc:
+            raise TransportError(
+                f"reading from {url} failed: {type(exc).__name__}", endpoint=url
+            ) from None
+        if headers.get("connection", "").lower() == "close" or "content-length" not in headers and (
+            "transfer-encoding" not in headers
+        ):
+            conn.close()
+        else:
+            self._release(ep, conn)
+        return Response(status, headers, body)
+
+    def _release(self, ep: Endpoint, conn: _Connection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault((ep.scheme, ep.host, ep.port), [])
+            if len(idle) < self._max_idle:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def warm(self, endpoint: Endpoint, *, connect_timeout: float = 3.0) -> None:
+        """Open one connection to ``endpoint`` now (TCP and TLS) and keep it idle for reuse."""
+        request = Request(endpoint, {}, b"", connect_timeout=connect_timeout)
+        self._release(endpoint, self._connect(request))
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()

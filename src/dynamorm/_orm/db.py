@@ -1,0 +1,102 @@
+"""``DB``: the data-mapper handle. One per account/partner; nothing is global."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from dynamorm._core.errors import ConfigurationError
+from dynamorm._core.retry import RetryPolicy
+from dynamorm._io.client import Client
+from dynamorm._io.credentials import resolve_credentials
+from dynamorm._io.transport import Endpoint, Transport
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$|^local$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_.-]*$")
+
+
+def _timeouts(timeout: object) -> tuple[float, float]:
+    if timeout is None:
+        return 3.0, 10.0
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+        return float(timeout), float(timeout)
+    if (
+        isinstance(timeout, tuple)
+        and len(timeout) == 2
+        and all(isinstance(t, int | float) and not isinstance(t, bool) and t > 0 for t in timeout)
+    ):
+        return float(timeout[0]), float(timeout[1])
+    raise ConfigurationError(
+        f"timeout must be seconds > 0 or a (connect, read) pair of them, got {timeout!r}"
+    )
+
+
+class DB:
+    """A handle on DynamoDB for one account and region.
+
+    ``region`` defaults to ``AWS_REGION``/``AWS_DEFAULT_REGION``; ``endpoint_url`` to the regional
+    AWS endpoint; ``credentials`` to the environment, then botocore's chain (lazily).
+    ``table_prefix`` is prepended to every model's logical table name. ``timeout`` is seconds, or
+    a ``(connect, read)`` pair. ``transport`` replaces the HTTP transport (tests, proxies).
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        credentials: Any = None,
+        table_prefix: str = "",
+        retry: RetryPolicy | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise ConfigurationError(
+                "no region: pass DB(region='us-east-1') or set AWS_REGION "
+                "(Lambda sets it for you)"
+            )
+        if not isinstance(region, str) or not _REGION.match(region):
+            raise ConfigurationError(f"invalid region {region!r} (expected e.g. 'us-east-1')")
+        if not isinstance(table_prefix, str) or not _PREFIX.match(table_prefix):
+            raise ConfigurationError(
+                f"table_prefix may hold only letters, digits, '_', '-' and '.', got {table_prefix!r}"
+            )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+        endpoint = Endpoint(endpoint_url or f"https://dynamodb.{region}{suffix}")
+        connect_timeout, read_timeout = _timeouts(timeout)
+        self.region = region
+        self.table_prefix = table_prefix
+        self.client = Client(
+            region=region,
+            endpoint=endpoint,
+            credentials=resolve_credentials(credentials),
+            transport=transport,
+            retry=retry,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+
+    def table_name(self, logical: str) -> str:
+        """The physical table name for a logical one (the prefix applied)."""
+        return self.table_prefix + logical
+
+    def close(self) -> None:
+        """Close idle connections. The DB stays usable; connections reopen on demand."""
+        self.client.close()
+
+    def __enter__(self) -> DB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"DB(region={self.region!r}, endpoint_url={self.client.endpoint.url!r}, "
+            f"table_prefix={self.table_prefix!r})"
+        )

@@ -1,0 +1,268 @@
+"""Embedded DynamoDB-compatible servers on 127.0.0.1, for demos, users' tests and ours.
+
+    from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
+
+    with LocalDynamoDB() as local:  # engine: $DYNAMORM_LOCAL_ENGINE, DynamoDB Local, or moto
+        db = DB(region=local.region, endpoint_url=local.endpoint, credentials=LOCAL_CREDENTIALS)
+
+The server runs as a child process in its own process group, on a free port, with its output in
+a temporary file. It is stopped by ``stop()``, by leaving the ``with`` block (even on an error),
+when the object is garbage collected, and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from http.client import HTTPException
+from types import TracebackType
+from typing import Any
+
+from dynamorm._core.errors import LocalEngineFailed, LocalEngineUnavailable
+from dynamorm._local_engines import (
+    ENGINES,
+    LOCAL_CREDENTIALS,
+    REGION,
+    check_engine,
+    default_engine,
+    launch,
+    raw_call,
+)
+
+__all__ = [
+    "ENGINES",
+    "LOCAL_CREDENTIALS",
+    "LocalDynamoDB",
+    "LocalEngineFailed",
+    "LocalEngineUnavailable",
+    "default_engine",
+    "local_dynamodb",
+]
+
+_STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+_PORT_ATTEMPTS = 3  # a free port can be taken by someone else before the engine binds it
+_TAIL_BYTES = 4000
+
+
+class _PortTaken(Exception):
+    """The engine lost the race for the port it was given."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class LocalDynamoDB:
+    """A local DynamoDB-compatible server ("dynamodb-local" or "moto") on 127.0.0.1."""
+
+    region = REGION
+
+    def __init__(
+        self, engine: str | None = None, *, port: int | None = None, startup_timeout: float = 30.0
+    ) -> None:
+        self.engine = default_engine() if engine is None else check_engine(engine)
+        self.port = port
+        self.startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_path = ""
+        self._endpoint = ""
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def __repr__(self) -> str:
+        state = self._endpoint or "stopped"
+        return f"<LocalDynamoDB engine={self.engine!r} {state}>"
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint URL, ``http://127.0.0.1:PORT``; raises if the server is not running."""
+        if not self._endpoint:
+            raise LocalEngineFailed(f"the {self.engine} server is not running; call start()")
+        return self._endpoint
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running server (also its process group id), else None."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> str:
+        """Start the server (no-op if running), wait until it answers, return the endpoint URL."""
+        if self._process is not None:
+            return self.endpoint
+        if self.port is not None and not _port_is_free(self.port):
+            raise LocalEngineFailed(f"port {self.port} on 127.0.0.1 is already in use")
+        retries = 0 if self.port is not None else _PORT_ATTEMPTS - 1
+        for _ in range(retries):
+            with contextlib.suppress(_PortTaken):
+                return self._start_on(_free_port())
+        try:
+            return self._start_on(self.port or _free_port())
+        except _PortTaken as exc:
+            raise LocalEngineFailed(f"{exc} ({retries + 1} attempts)", output=exc.output) from None
+
+    def stop(self) -> None:
+        """Stop the server: SIGTERM to its process group, SIGKILL after a grace period."""
+        finalizer, self._finalizer = self._finalizer, None
+        self._process = None
+        self._endpoint = ""
+        if finalizer is not None:
+            finalizer()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the server process exits; return its exit code (None if not started)."""
+        return self._process.wait(timeout) if self._process is not None else None
+
+    def output(self) -> str:
+        """The tail of the server's captured output (empty once stopped)."""
+        return _tail(self._log_path) if self._process is not None else ""
+
+    def __enter__(self) -> LocalDynamoDB:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _start_on(self, port: int) -> str:
+        command = launch(self.engine, port)
+        fd, log_path = tempfile.mkstemp(prefix=f"dynamorm-{self.engine}-", suffix=".log")
+        try:
+            with os.fdopen(fd, "ab") as log:
+                process = subprocess.Popen(
+                    command.argv,
+                    cwd=command.cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            _remove(log_path)
+            raise LocalEngineFailed(f"could not run {command.argv[0]}: {exc}") from exc
+        # weakref.finalize runs on stop(), on garbage collection and (atexit=True) at exit.
+        finalizer = weakref.finalize(self, _shutdown, process, log_path)
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            self._wait_ready(process, log_path, endpoint)
+        except BaseException:
+            finalizer()
+            raise
+        self._process, self._log_path, self._endpoint = process, log_path, endpoint
+        self._finalizer = finalizer
+        return endpoint
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], log_path: str, endpoint: str) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        pause = 0.02
+        while True:
+            code = process.poll()
+            if code is not None:
+                output = _tail(log_path)
+                if "already in use" in output.lower():
+                    raise _PortTaken(f"{endpoint} was taken before {self.engine} bound it", output)
+                raise LocalEngineFailed(
+                    f"{self.engine} exited with code {code} before it was ready:\n{output}",
+                    output=output,
+                )
+            remaining = deadline - time.monotonic()
+            if (
+                _answers(endpoint, timeout=max(0.05, min(1.0, remaining)))
+                and process.poll() is None
+            ):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                output = _tail(log_path)
+                raise LocalEngineFailed(
+                    f"{self.engine} did not answer at {endpoint} within "
+                    f"{self.startup_timeout:g}s:\n{output}",
+                    output=output,
+                )
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.2)
+
+
+def local_dynamodb(engine: str | None = None, **kw: Any) -> LocalDynamoDB:
+    """A started :class:`LocalDynamoDB`; use it as a context manager or call ``stop()``."""
+    server = LocalDynamoDB(engine, **kw)
+    server.start()
+    return server
+
+
+def _answers(endpoint: str, *, timeout: float) -> bool:
+    try:
+        status, body = raw_call(endpoint, "ListTables", {}, timeout=timeout)
+    except (OSError, HTTPException, ValueError):
+        return False
+    return status == 200 and "TableNames" in body
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _tail(path: str) -> str:
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - _TAIL_BYTES))
+            return log.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the child's whole process group; only while the leader is not yet reaped."""
+    if process.poll() is not None:
+        return
+    if sys.platform == "win32":
+        process.kill()
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def _shutdown(process: subprocess.Popen[bytes], log_path: str) -> None:
+    """Terminate, wait, then kill; the group is killed even if waiting is interrupted."""
+    try:
+        _signal_group(process, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(_STOP_GRACE)
+    finally:
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
+        _remove(log_path)
