@@ -25,19 +25,65 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 USER_AGENT = f"dynamorm/{VERSION} Python/{sys.version_info[0]}.{sys.version_info[1]}"
 
 OPERATIONS = frozenset(
-    """BatchExecuteStatement BatchGetItem BatchWriteItem CreateBackup CreateGlobalTable CreateTable
-    DeleteBackup DeleteItem DeleteResourcePolicy DeleteTable DescribeBackup DescribeContinuousBackups
-    DescribeContributorInsights DescribeEndpoints DescribeExport DescribeGlobalTable
-    DescribeGlobalTableSettings DescribeImport DescribeKinesisStreamingDestination DescribeLimits
-    DescribeTable DescribeTableReplicaAutoScaling DescribeTimeToLive
-    DisableKinesisStreamingDestination EnableKinesisStreamingDestination ExecuteStatement
-    ExecuteTransaction ExportTableToPointInTime GetItem GetResourcePolicy ImportTable ListBackups
-    ListContributorInsights ListExports ListGlobalTables ListImports ListTables ListTagsOfResource
-    PutItem PutResourcePolicy Query RestoreTableFromBackup RestoreTableToPointInTime Scan TagResource
-    TransactGetItems TransactWriteItems UntagResource UpdateContinuousBackups
-    UpdateContributorInsights UpdateGlobalTable UpdateGlobalTableSettings UpdateItem
-    UpdateKinesisStreamingDestination UpdateTable UpdateTableReplicaAutoScaling UpdateTimeToLive
-    """.split()
+    [
+        "BatchExecuteStatement",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "CreateBackup",
+        "CreateGlobalTable",
+        "CreateTable",
+        "DeleteBackup",
+        "DeleteItem",
+        "DeleteResourcePolicy",
+        "DeleteTable",
+        "DescribeBackup",
+        "DescribeContinuousBackups",
+        "DescribeContributorInsights",
+        "DescribeEndpoints",
+        "DescribeExport",
+        "DescribeGlobalTable",
+        "DescribeGlobalTableSettings",
+        "DescribeImport",
+        "DescribeKinesisStreamingDestination",
+        "DescribeLimits",
+        "DescribeTable",
+        "DescribeTableReplicaAutoScaling",
+        "DescribeTimeToLive",
+        "DisableKinesisStreamingDestination",
+        "EnableKinesisStreamingDestination",
+        "ExecuteStatement",
+        "ExecuteTransaction",
+        "ExportTableToPointInTime",
+        "GetItem",
+        "GetResourcePolicy",
+        "ImportTable",
+        "ListBackups",
+        "ListContributorInsights",
+        "ListExports",
+        "ListGlobalTables",
+        "ListImports",
+        "ListTables",
+        "ListTagsOfResource",
+        "PutItem",
+        "PutResourcePolicy",
+        "Query",
+        "RestoreTableFromBackup",
+        "RestoreTableToPointInTime",
+        "Scan",
+        "TagResource",
+        "TransactGetItems",
+        "TransactWriteItems",
+        "UntagResource",
+        "UpdateContinuousBackups",
+        "UpdateContributorInsights",
+        "UpdateGlobalTable",
+        "UpdateGlobalTableSettings",
+        "UpdateItem",
+        "UpdateKinesisStreamingDestination",
+        "UpdateTable",
+        "UpdateTableReplicaAutoScaling",
+        "UpdateTimeToLive",
+    ]
 )
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from dynamorm._core.errors import (
@@ -57,7 +58,7 @@ class Client:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.user_agent = user_agent
-        self._sleep = time.sleep
+        self._sleep: Callable[[float], None] = time.sleep
 
     def call(
         self, operation: str, payload: dict[str, Any], *, deadline: float | None = None

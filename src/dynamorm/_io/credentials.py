@@ -98,7 +98,7 @@ class EnvironmentProvider:
             key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
             if not key or not secret:
                 raise CredentialsError(
-                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set in the environment"
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set"
                 )
             token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN")
             creds = self._credentials = Credentials(key, secret, token)

@@ -133,7 +133,8 @@ class _Connection:
     def is_dropped(self) -> bool:
         """True if the peer closed this idle connection (or sent something unexpected)."""
         try:
-            self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            self.sock.setblocking(False)
+            self.sock.recv(1, socket.MSG_PEEK)
         except BlockingIOError:
             return False
         except OSError:
@@ -175,7 +176,7 @@ def _parse_head(reader: Any, url: str) -> tuple[int, dict[str, str]]:
 
 def _read_body(reader: Any, headers: dict[str, str], url: str) -> bytes:
     if headers.get("transfer-encoding", "").lower().endswith("chunked"):
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = reader.readline(1024)
             try:
@@ -295,6 +296,8 @@ class HTTPTransport:
         try:
             status, headers = _parse_head(conn.reader, url)
             body = _read_body(conn.reader, headers, url)
+        except TransportError:
+            raise
         except TimeoutError:
             raise ReadTimeout(
                 f"{url} did not answer within {request.read_timeout:g}s", endpoint=url
@@ -307,8 +310,8 @@ class HTTPTransport:
             raise TransportError(
                 f"reading from {url} failed: {type(exc).__name__}", endpoint=url
             ) from None
-        if headers.get("connection", "").lower() == "close" or "content-length" not in headers and (
-            "transfer-encoding" not in headers
+        if headers.get("connection", "").lower() == "close" or (
+            "content-length" not in headers and ("transfer-encoding" not in headers)
         ):
             conn.close()
         else:

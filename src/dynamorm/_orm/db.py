@@ -55,14 +55,14 @@ class DB:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
             raise ConfigurationError(
-                "no region: pass DB(region='us-east-1') or set AWS_REGION "
-                "(Lambda sets it for you)"
+                "no region: pass DB(region='us-east-1') or set AWS_REGION (Lambda sets it for you)"
             )
         if not isinstance(region, str) or not _REGION.match(region):
             raise ConfigurationError(f"invalid region {region!r} (expected e.g. 'us-east-1')")
         if not isinstance(table_prefix, str) or not _PREFIX.match(table_prefix):
             raise ConfigurationError(
-                f"table_prefix may hold only letters, digits, '_', '-' and '.', got {table_prefix!r}"
+                "table_prefix may hold only letters, digits, '_', '-' and '.', "
+                f"got {table_prefix!r}"
             )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")

@@ -1,0 +1,491 @@
+"""Model metadata: fields, keys, indexes and roles, compiled once when a model class is created.
+
+The rest of the library reads models only through :class:`ModelMeta` (``Model.__meta__``):
+
+* ``fields`` / ``by_stored``: :class:`FieldInfo` by attribute name and by stored attribute name;
+* ``pk`` / ``sk``: key fields (``FieldInfo.key_type`` is ``S``, ``N`` or ``B``);
+* ``indexes``: :class:`IndexInfo` by index name (GSIs and LSIs);
+* ``version`` / ``created_at`` / ``updated_at`` / ``ttl``: role fields, or None;
+* item codecs: ``to_item``, ``from_item``, ``key``, plus change tracking (``changed``, ``diff``,
+  ``mark_saved``) for writes that send only what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
+
+from dynamorm._core.codec import (
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
+    check_item_size,
+)
+from dynamorm._core.errors import InvalidModel, MissingPrimaryKey, ValidationError
+from dynamorm._core.expressions import Path
+from dynamorm._core.fieldcodec import Converter, TypeCodec
+
+if TYPE_CHECKING:
+    from dynamorm._orm.model import Model
+
+AV = dict[str, Any]
+Item = dict[str, AV]
+Projection = Literal["ALL", "KEYS_ONLY", "INCLUDE"]
+Role = Literal["version", "created_at", "updated_at", "ttl"]
+Naming = Literal["as_is", "camel"]
+
+_PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final[Any] = _Missing()
+"""Marks "no default" / "attribute not set"."""
+
+
+# --- index declarations ---------------------------------------------------------------------
+
+
+def _index_args(kind: str, name: object, projection: object, include: Sequence[str]) -> None:
+    if not isinstance(name, str) or not 3 <= len(name) <= 255:
+        raise InvalidModel(f"{kind} name must be a str of 3 to 255 characters, got {name!r}")
+    if projection not in _PROJECTIONS:
+        raise InvalidModel(
+            f"{kind}({name!r}): projection must be one of {', '.join(_PROJECTIONS)}, "
+            f"got {projection!r}"
+        )
+    if (projection == "INCLUDE") != bool(include):
+        raise InvalidModel(
+            f"{kind}({name!r}): include=[...] goes with projection='INCLUDE' (and only with it)"
+        )
+
+
+class GSI:
+    """A field's role in a global secondary index: ``field(index=GSI("by-status", pk=True))``.
+
+    Mark one field ``pk=True`` and optionally another ``sk=True`` with the same index name.
+    ``projection`` is ``ALL`` (default), ``KEYS_ONLY`` or ``INCLUDE`` with ``include=[fields]``;
+    set it on either key field.
+    """
+
+    __slots__ = ("include", "name", "pk", "projection", "sk")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        pk: bool = False,
+        sk: bool = False,
+        projection: Projection = "ALL",
+        include: Sequence[str] = (),
+    ) -> None:
+        _index_args("GSI", name, projection, include)
+        if pk == sk:
+            raise InvalidModel(f"GSI({name!r}) needs exactly one of pk=True or sk=True")
+        self.name = name
+        self.pk = pk
+        self.sk = sk
+        self.projection: Projection = projection
+        self.include = tuple(include)
+
+    def __repr__(self) -> str:
+        return f"GSI({self.name!r}, {'pk' if self.pk else 'sk'}=True)"
+
+
+class LSI:
+    """Makes the field the sort key of a local secondary index (partition key: the table's)."""
+
+    __slots__ = ("include", "name", "projection")
+
+    def __init__(
+        self, name: str, *, projection: Projection = "ALL", include: Sequence[str] = ()
+    ) -> None:
+        _index_args("LSI", name, projection, include)
+        self.name = name
+        self.projection: Projection = projection
+        self.include = tuple(include)
+
+    def __repr__(self) -> str:
+        return f"LSI({self.name!r})"
+
+
+class FieldSpec:
+    """What ``field(...)`` returns: the options of one declaration, checked at class creation."""
+
+    __slots__ = (
+        "converter",
+        "default",
+        "default_factory",
+        "encrypted",
+        "index",
+        "init",
+        "json",
+        "key",
+        "name",
+        "omit_empty",
+        "roles",
+        "unique",
+    )
+
+    def __init__(self, **options: Any) -> None:
+        self.key: Literal["pk", "sk"] | None = options.get("key")
+        self.name: str | None = options.get("name")
+        self.default: Any = options.get("default", MISSING)
+        self.default_factory: Callable[[], Any] | None = options.get("default_factory")
+        self.index: tuple[GSI | LSI, ...] = options.get("index", ())
+        self.roles: tuple[Role, ...] = options.get("roles", ())
+        self.omit_empty: bool = options.get("omit_empty", False)
+        self.converter: Converter | None = options.get("converter")
+        self.json: bool = options.get("json", False)
+        self.init: bool | None = options.get("init")
+        self.encrypted: bool = options.get("encrypted", False)
+        self.unique: bool = options.get("unique", False)
+
+
+# --- compiled metadata ----------------------------------------------------------------------
+
+
+class FieldInfo:
+    """One compiled field. ``name`` is the Python attribute, ``stored`` the item attribute."""
+
+    __slots__ = (
+        "annotation",
+        "codec",
+        "default",
+        "default_factory",
+        "indexes",
+        "init",
+        "key",
+        "missing",
+        "name",
+        "omit_empty",
+        "role",
+        "spec",
+        "stored",
+        "where",
+    )
+
+    def __init__(
+        self, model_name: str, name: str, stored: str, annotation: Any, spec: FieldSpec
+    ) -> None:
+        self.name = name
+        self.stored = stored
+        self.annotation = annotation
+        self.spec = spec
+        self.where = f"{model_name}.{name}"
+        self.key: Literal["pk", "sk"] | None = spec.key
+        self.role: Role | None = spec.roles[0] if spec.roles else None
+        self.default = spec.default
+        self.default_factory = spec.default_factory
+        self.omit_empty = spec.omit_empty
+        self.init = True
+        self.indexes: tuple[GSI | LSI, ...] = spec.index
+        self.codec: TypeCodec
+        self.missing: Callable[[], Any] | None = None
+
+    @property
+    def optional(self) -> bool:
+        """True for ``X | None`` fields."""
+        return self.codec.optional
+
+    @property
+    def key_type(self) -> Literal["S", "N", "B"] | None:
+        """``S``, ``N`` or ``B`` when the field's type can be a key attribute, else None."""
+        return self.codec.key_type  # type: ignore[return-value]
+
+    def encode(self, value: Any) -> AV:
+        """``value`` as an AttributeValue; errors name ``Model.field``."""
+        try:
+            return self.codec.encode(value, 0)
+        except ValidationError as exc:
+            raise _named(exc, self.where) from None
+
+    def encode_operand(self, value: Any) -> AV:
+        """``value`` as an AttributeValue for an expression operand (the caller names the path)."""
+        return self.codec.encode(value, 0)
+
+    def decode(self, av: AV) -> Any:
+        """A stored AttributeValue as this field's Python value; errors name ``Model.field``."""
+        try:
+            return self.codec.decode(av)
+        except ValidationError as exc:
+            raise _named(exc, self.where) from None
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+            raise ValidationError(
+                f"{self.where}: cannot decode stored value of type {_tag(av)}", path=self.where
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"FieldInfo({self.where}, stored={self.stored!r}, {self.codec!r})"
+
+
+class IndexInfo:
+    """A secondary index: ``kind`` GSI or LSI, key fields, projection, INCLUDE'd stored names."""
+
+    __slots__ = ("include", "kind", "name", "pk", "projection", "sk")
+
+    def __init__(
+        self,
+        name: str,
+        kind: Literal["GSI", "LSI"],
+        pk: FieldInfo,
+        sk: FieldInfo | None,
+        projection: Projection,
+        include: tuple[str, ...],
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.pk = pk
+        self.sk = sk
+        self.projection = projection
+        self.include = include
+
+    def __repr__(self) -> str:
+        sk = f", sk={self.sk.stored!r}" if self.sk else ""
+        return f"IndexInfo({self.kind} {self.name!r}, pk={self.pk.stored!r}{sk}, {self.projection})"
+
+
+T = TypeVar("T")
+
+
+class Attr(Path[T]):
+    """A model attribute, declared as ``amount: Attr[int] = field(default=0)``.
+
+    On the class (``Payment.amount``) it is a typed attribute path that builds conditions and
+    updates (``Payment.amount > 5``, ``Payment.amount.add(1)``); on an instance it is the value
+    (``payment.amount`` is an ``int``). ``info`` is the field's :class:`FieldInfo`.
+    """
+
+    __slots__ = ("info",)
+
+    def __init__(self, info: FieldInfo) -> None:
+        super().__init__(info.stored, encoder=info.encode_operand)
+        self.info = info
+
+    def __repr__(self) -> str:
+        return f"Attr({self.info.where})"
+
+    if TYPE_CHECKING:
+
+        @overload
+        def __get__(self, obj: None, owner: Any) -> Attr[T]: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> T: ...
+        def __get__(self, obj: object, owner: Any) -> Attr[T] | T: ...
+        def __set__(self, obj: object, value: T) -> None: ...
+
+    else:
+
+        def __get__(self, obj, owner=None):
+            if obj is None:
+                return self
+            raise AttributeError(
+                f"{self.info.where} is not set (it was not in the loaded item, or the library "
+                "stamps it on the first write)"
+            )
+
+
+def _named(exc: ValidationError, prefix: str) -> ValidationError:
+    path = prefix + (exc.path or "")
+    return type(exc)(f"{path}: {exc.message}", path=path)
+
+
+def _tag(av: object) -> str:
+    return str(next(iter(av))) if isinstance(av, dict) and len(av) == 1 else type(av).__name__
+
+
+class ModelMeta:
+    """Everything the library knows about one model class (``Model.__meta__``)."""
+
+    def __init__(self, model: type[Model], table: str | None, naming: Naming) -> None:
+        self.model = model
+        self.name = model.__name__
+        self.table = table
+        self.naming: Naming = naming
+        self.fields: dict[str, FieldInfo] = {}
+        self.by_stored: dict[str, FieldInfo] = {}
+        self.pk: FieldInfo | None = None
+        self.sk: FieldInfo | None = None
+        self.indexes: dict[str, IndexInfo] = {}
+        self.version: FieldInfo | None = None
+        self.created_at: FieldInfo | None = None
+        self.updated_at: FieldInfo | None = None
+        self.ttl: FieldInfo | None = None
+        self.fast: Any = None
+        self._decode: Callable[[Mapping[str, AV]], Any]
+        self._encode: Callable[[Any, int], Item]
+
+    # --- introspection ----------------------------------------------------------------------
+
+    @property
+    def key_fields(self) -> tuple[FieldInfo, ...]:
+        """The primary key fields: ``(pk,)`` or ``(pk, sk)``."""
+        return tuple(f for f in (self.pk, self.sk) if f is not None)
+
+    @property
+    def gsis(self) -> tuple[IndexInfo, ...]:
+        """Global secondary indexes, in declaration order."""
+        return tuple(i for i in self.indexes.values() if i.kind == "GSI")
+
+    @property
+    def lsis(self) -> tuple[IndexInfo, ...]:
+        """Local secondary indexes, in declaration order."""
+        return tuple(i for i in self.indexes.values() if i.kind == "LSI")
+
+    def require_table(self) -> str:
+        """The logical table name; raises ``InvalidModel`` for models without ``table=``."""
+        if self.table is None:
+            raise InvalidModel(
+                f"{self.name} has no table; declare it as class {self.name}(Model, table=...)",
+                path=self.name,
+            )
+        return self.table
+
+    def __repr__(self) -> str:
+        return f"ModelMeta({self.name}, table={self.table!r}, fields={list(self.fields)})"
+
+    # --- items ------------------------------------------------------------------------------
+
+    def to_item(self, obj: Any) -> Item:
+        """The full item of ``obj`` (undeclared attributes it was loaded with included)."""
+        try:
+            item = self._encode(obj, 0)
+        except ValidationError as exc:
+            raise _named(exc, self.name) from None
+        for info in self.key_fields:
+            _check_key(info, item.get(info.stored))
+        extras = self.extras(obj)
+        if extras:
+            item = {**extras, **item}
+        check_item_size(item, self.name)
+        return item
+
+    def from_item(self, item: Mapping[str, AV]) -> Any:
+        """A model instance from a stored item; undeclared attributes are kept for write-back."""
+        try:
+            return self._decode(item)
+        except ValidationError as exc:
+            raise _named(exc, self.name) from None
+
+    def key(self, obj: Any) -> Item:
+        """The primary key of ``obj`` as an AttributeValue map (``{"pk": {"S": ...}}``)."""
+        return self.key_from({f.name: obj.__dict__.get(f.name, MISSING) for f in self.key_fields})
+
+    def key_from(self, values: Mapping[str, Any]) -> Item:
+        """A primary key from Python values by attribute name: ``{"merchant_id": "m1", ...}``."""
+        key: Item = {}
+        fields = self.key_fields
+        if not fields:
+            raise InvalidModel(f"{self.name} has no primary key", path=self.name)
+        unknown = set(values) - {f.name for f in fields}
+        if unknown:
+            names = ", ".join(f.name for f in fields)
+            raise ValidationError(
+                f"{self.name} key takes {names}; got unknown {', '.join(sorted(unknown))}",
+                path=self.name,
+            )
+        for info in fields:
+            value = values.get(info.name, MISSING)
+            if value is MISSING or value is None:
+                raise MissingPrimaryKey(
+                    f"{info.where} is part of the primary key and is not set", path=info.where
+                )
+            av = info.encode(value)
+            _check_key(info, av)
+            key[info.stored] = av
+        return key
+
+    # --- loaded state and change tracking ---------------------------------------------------
+
+    def loaded_item(self, obj: Any) -> dict[str, AV] | None:
+        """The item ``obj`` was loaded from or last saved as; None for a new instance."""
+        source = obj._dm_src
+        if source is None or type(source) is dict:
+            return source
+        if isinstance(source, Mapping):
+            return dict(source)
+        import msgspec
+
+        decoded: dict[str, AV] = msgspec.json.decode(source)
+        obj._dm_src = decoded
+        return decoded
+
+    def extras(self, obj: Any) -> dict[str, AV]:
+        """Attributes of the loaded item that the model does not declare (kept on write-back)."""
+        loaded = self.loaded_item(obj)
+        if not loaded:
+            return {}
+        by_stored = self.by_stored
+        return {k: v for k, v in loaded.items() if k not in by_stored}
+
+    def changed(self, obj: Any) -> list[str]:
+        """Attribute names whose value differs from the loaded item (all set fields if new)."""
+        loaded = self.loaded_item(obj)
+        values = obj.__dict__
+        out = []
+        for info in self.fields.values():
+            value = values.get(info.name, MISSING)
+            if value is MISSING:
+                continue
+            if loaded is None or not _same(info, loaded.get(info.stored), value):
+                out.append(info.name)
+        return out
+
+    def diff(self, obj: Any) -> tuple[Item, list[str]]:
+        """What to write for the changes since load: (SET stored name -> AV, REMOVE names).
+
+        Key attributes are never included. Fields that were not loaded (partial items) are
+        left alone; a field set to None, or to an omitted empty value, is removed.
+        """
+        item = self.to_item(obj)
+        loaded = self.loaded_item(obj) or {}
+        values = obj.__dict__
+        sets: Item = {}
+        removes: list[str] = []
+        for name in self.changed(obj):
+            info = self.fields[name]
+            if info.key:
+                continue
+            av = item.get(info.stored)
+            if av is not None:
+                sets[info.stored] = av
+            elif info.stored in loaded and values.get(name, MISSING) is not MISSING:
+                removes.append(info.stored)
+        return sets, removes
+
+    def mark_saved(self, obj: Any, item: dict[str, AV]) -> None:
+        """Record ``item`` as what is now stored for ``obj`` (after a successful write)."""
+        obj._dm_src = item
+
+
+def _same(info: FieldInfo, av: AV | None, value: Any) -> bool:
+    if av is None:
+        return False
+    try:
+        return bool(info.codec.decode(av) == value)
+    except (ValidationError, KeyError, TypeError, ValueError, ArithmeticError):
+        return False
+
+
+def _check_key(info: FieldInfo, av: AV | None) -> None:
+    if av is None:
+        raise MissingPrimaryKey(
+            f"{info.where} is part of the primary key and is not set", path=info.where
+        )
+    ((tag, raw),) = av.items()
+    if tag == "N":
+        return
+    size = len(raw.encode()) if tag == "S" else len(raw) * 3 // 4 - raw.count("=")
+    if size == 0:
+        raise MissingPrimaryKey(f"{info.where} is a key attribute and cannot be empty", path=info.where)
+    limit = MAX_SORT_KEY_BYTES if info.key == "sk" else MAX_PARTITION_KEY_BYTES
+    if size > limit:
+        kind = "sort" if info.key == "sk" else "partition"
+        raise ValidationError(
+            f"{info.where} is {size} bytes, over DynamoDB's {limit}-byte {kind} key limit",
+            path=info.where,
+        )

@@ -1,0 +1,57 @@
+"""The public surface and the layering rules."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import dynamorm
+
+SRC = pathlib.Path(dynamorm.__file__).parent
+
+
+def test_all_names_exist_and_are_sorted_uniquely() -> None:
+    assert len(set(dynamorm.__all__)) == len(dynamorm.__all__)
+    for name in dynamorm.__all__:
+        assert hasattr(dynamorm, name), name
+
+
+def test_contract_names_are_exported() -> None:
+    for name in ("DB", "Client", "DynamORMError", "NotFound", "ConditionFailed", "RetryPolicy"):
+        assert name in dynamorm.__all__
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_core_does_no_io_and_imports_no_upper_layer() -> None:
+    forbidden = ("dynamorm._io", "dynamorm._orm", "socket", "http", "subprocess", "urllib.request")
+    for path in (SRC / "_core").glob("*.py"):
+        for module in _imports(path):
+            assert not module.startswith(forbidden), f"{path.name} imports {module}"
+
+
+def test_io_does_not_import_orm() -> None:
+    for path in (SRC / "_io").glob("*.py"):
+        for module in _imports(path):
+            assert not module.startswith("dynamorm._orm"), f"{path.name} imports {module}"
+
+
+def test_import_is_lean() -> None:
+    code = (
+        "import sys, dynamorm\n"
+        "heavy = ['botocore', 'boto3', 'ssl', 'http.client', 'email', 'dataclasses', 'inspect',"
+        " 'urllib3', 'msgspec', 'moto', 'aws_xray_sdk', 'opentelemetry', 'asyncio']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
