@@ -97,6 +97,7 @@ def test_crud_round_trip_on_dynamodb_local(db: DB) -> None:
     _crud_round_trip(db)
 
 
+@pytest.mark.invalid_wire
 def test_service_validation_errors_are_typed(db: DB) -> None:
     table = _create(db, "v")
     with pytest.raises(RequestValidationFailed, match="ValidationException"):

@@ -76,13 +76,17 @@ def sign(
     session token, ``X-Amz-Security-Token``.
 
     ``headers`` must include ``host``; header names are compared case-insensitively and every
-    header given is signed. ``amz_date`` is the request time as ``YYYYMMDDTHHMMSSZ``.
+    header given is signed, except that a given ``Authorization``, ``X-Amz-Date`` (and, with a
+    session token, ``X-Amz-Security-Token``) is replaced, so a retry can re-sign the headers it
+    sent. ``amz_date`` is the request time as ``YYYYMMDDTHHMMSSZ``.
     """
     added = {"X-Amz-Date": amz_date}
     if session_token:
         added["X-Amz-Security-Token"] = session_token
+    replaced = {"authorization", *(name.lower() for name in added)}
+    given = [(name, value) for name, value in headers.items() if name.lower() not in replaced]
     merged: dict[str, list[str]] = {}
-    for name, value in (*headers.items(), *added.items()):
+    for name, value in (*given, *added.items()):
         merged.setdefault(name.lower(), []).append(_fold(value))
     names = sorted(merged)
     signed_headers = ";".join(names)

@@ -58,6 +58,7 @@ class Client:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.user_agent = user_agent
+        self.deadline: float | None = None
         self._sleep: Callable[[float], None] = time.sleep
 
     def call(
@@ -66,9 +67,12 @@ class Client:
         """Send one DynamoDB operation with a raw DynamoDB JSON payload; return the response.
 
         Retryable failures are retried per the client's :class:`RetryPolicy`. ``deadline`` is a
-        ``time.monotonic()`` instant no attempt or backoff sleep may run past.
+        ``time.monotonic()`` instant no attempt or backoff sleep may run past; it defaults to the
+        client's ``deadline`` attribute (set on deadline-bound views of a DB).
         """
         operation = check_operation(operation)
+        if deadline is None:
+            deadline = self.deadline
         body = encode_body(operation, payload)
         attempts = 0
         refreshed = False
@@ -141,6 +145,14 @@ class Client:
             )
         )
         return parse_response(operation, response.status, response.headers, response.body)
+
+    def remaining(self) -> float | None:
+        """Seconds left before this client's deadline (``None`` without one)."""
+        return None if self.deadline is None else self.deadline - _monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Back off for ``seconds``; multi-step flows (batch retries) sleep through here."""
+        self._sleep(seconds)
 
     def close(self) -> None:
         """Close the transport's idle connections (if it has any)."""
