@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dynamorm._core.errors import ConfigurationError, LocalEngineFailed, LocalEngineUnavailable
+from dynamorm._core.errors import ConfigurationError, LocalEngineUnavailable
 
 ENGINES = ("dynamodb-local", "moto")
 REGION = "us-east-1"
@@ -169,6 +169,7 @@ def launch(engine: str, port: int, env: Mapping[str, str] | None = None) -> Laun
         "-jar",
         JAR,
         "-inMemory",
+        "-sharedDb",
         "-disableTelemetry",
         "-port",
         str(port),
@@ -212,36 +213,3 @@ def raw_call(
     if not isinstance(parsed, dict):
         raise ValueError(f"{operation} answered with non-object JSON: {body[:200]!r}")
     return response.status, parsed
-
-
-def list_tables(endpoint: str) -> list[str]:
-    """Every table name on the server (follows ``LastEvaluatedTableName``)."""
-    names: list[str] = []
-    payload: dict[str, Any] = {}
-    while True:
-        status, body = raw_call(endpoint, "ListTables", payload)
-        if status != 200:
-            raise LocalEngineFailed(f"ListTables failed at {endpoint}: HTTP {status} {body}")
-        names.extend(body.get("TableNames", []))
-        last = body.get("LastEvaluatedTableName")
-        if not last:
-            return names
-        payload = {"ExclusiveStartTableName": last}
-
-
-def delete_tables(endpoint: str, prefix: str) -> list[str]:
-    """Delete every table whose name starts with ``prefix``; return the names deleted."""
-    if not prefix:
-        raise ConfigurationError("refusing to delete tables with an empty prefix")
-    deleted = []
-    for name in list_tables(endpoint):
-        if not name.startswith(prefix):
-            continue
-        status, body = raw_call(endpoint, "DeleteTable", {"TableName": name})
-        if status == 200:
-            deleted.append(name)
-        elif "ResourceNotFoundException" not in str(body.get("__type", "")):
-            raise LocalEngineFailed(
-                f"DeleteTable {name} failed at {endpoint}: HTTP {status} {body}"
-            )
-    return deleted

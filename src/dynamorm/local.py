@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import weakref
@@ -248,9 +247,6 @@ def _remove(path: str) -> None:
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
     """Signal the child's whole process group; only while the leader is not yet reaped."""
     if process.poll() is not None:
-        return
-    if sys.platform == "win32":
-        process.kill()
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)

@@ -57,6 +57,8 @@ def test_missing_region_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_region_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
     db = DB(credentials=("a", "b"))
     assert db.region == "ap-southeast-2"
@@ -125,3 +127,12 @@ def test_credentials_expiry() -> None:
     assert Credentials("a", "b", expiration=time.time() + 10).expires_within(60)
     assert not Credentials("a", "b", expiration=time.time() + 600).expires_within(60)
     assert not Credentials("a", "b").expires_within(60)
+
+
+def test_endpoint_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    assert DB(region="us-east-1", credentials=("a", "b")).client.endpoint.port == 1
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:2")
+    assert DB(region="us-east-1", credentials=("a", "b")).client.endpoint.port == 2
+    explicit = DB(region="us-east-1", endpoint_url="http://127.0.0.1:3", credentials=("a", "b"))
+    assert explicit.client.endpoint.port == 3

@@ -35,8 +35,8 @@ def _timeouts(timeout: object) -> tuple[float, float]:
 class DB:
     """A handle on DynamoDB for one account and region.
 
-    ``region`` defaults to ``AWS_REGION``/``AWS_DEFAULT_REGION``; ``endpoint_url`` to the regional
-    AWS endpoint; ``credentials`` to the environment, then botocore's chain (lazily).
+    ``region`` defaults to ``AWS_REGION``/``AWS_DEFAULT_REGION``; ``endpoint_url`` to
+    ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, then the regional AWS endpoint; ``credentials`` to the environment, then botocore's chain (lazily).
     ``table_prefix`` is prepended to every model's logical table name. ``timeout`` is seconds, or
     a ``(connect, read)`` pair. ``transport`` replaces the HTTP transport (tests, proxies).
     """
@@ -67,7 +67,13 @@ class DB:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
-        endpoint = Endpoint(endpoint_url or f"https://dynamodb.{region}{suffix}")
+        endpoint_url = (
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or f"https://dynamodb.{region}{suffix}"
+        )
+        endpoint = Endpoint(endpoint_url)
         connect_timeout, read_timeout = _timeouts(timeout)
         self.region = region
         self.table_prefix = table_prefix
