@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._io.client import Client
 from dynamorm._io.credentials import resolve_credentials
 from dynamorm._io.transport import Endpoint, Transport
+
+if TYPE_CHECKING:
+    from dynamorm._orm.model import Model
+    from dynamorm._orm.tables import Billing, StreamView, TableReport
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$|^local$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]*$")
@@ -90,6 +94,52 @@ class DB:
     def table_name(self, logical: str) -> str:
         """The physical table name for a logical one (the prefix applied)."""
         return self.table_prefix + logical
+
+    # --- tables -------------------------------------------------------------------------------
+
+    def create_table(
+        self,
+        model: type[Model],
+        *,
+        billing: Billing = "PAY_PER_REQUEST",
+        throughput: tuple[int, int] = (5, 5),
+        stream: StreamView | None = None,
+        wait: bool = True,
+        timeout: float = 300.0,
+    ) -> dict[str, Any]:
+        """Create ``model``'s table with its indexes, stream and TTL; return its description."""
+        from dynamorm._orm import tables
+
+        return tables.create_table(
+            self,
+            model,
+            billing=billing,
+            throughput=throughput,
+            stream=stream,
+            wait=wait,
+            timeout=timeout,
+        )
+
+    def ensure_tables(self, *models: type[Model], timeout: float = 300.0) -> list[TableReport]:
+        """Create missing tables, add missing GSIs (waiting for them), enable TTL.
+
+        Drift it will not fix (a changed key schema, a missing LSI) is reported, not raised.
+        """
+        from dynamorm._orm import tables
+
+        return [tables.ensure_table(self, m, timeout=timeout) for m in models]
+
+    def delete_table(self, model: type[Model], *, wait: bool = True) -> None:
+        """Delete ``model``'s table."""
+        from dynamorm._orm import tables
+
+        tables.delete_table(self, model, wait=wait)
+
+    def describe_table(self, model: type[Model]) -> dict[str, Any]:
+        """DynamoDB's description of ``model``'s table."""
+        from dynamorm._orm import tables
+
+        return tables.describe_table(self, model)
 
     def close(self) -> None:
         """Close idle connections. The DB stays usable; connections reopen on demand."""
