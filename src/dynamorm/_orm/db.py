@@ -40,7 +40,8 @@ class DB:
     """A handle on DynamoDB for one account and region.
 
     ``region`` defaults to ``AWS_REGION``/``AWS_DEFAULT_REGION``; ``endpoint_url`` to
-    ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, then the regional AWS endpoint; ``credentials`` to the environment, then botocore's chain (lazily).
+    ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, then the regional AWS endpoint;
+    ``credentials`` to the environment, then botocore's chain (lazily).
     ``table_prefix`` is prepended to every model's logical table name. ``timeout`` is seconds, or
     a ``(connect, read)`` pair. ``transport`` replaces the HTTP transport (tests, proxies).
     """
