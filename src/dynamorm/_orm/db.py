@@ -11,6 +11,11 @@ from dynamorm._core.retry import RetryPolicy
 from dynamorm._io.client import Client
 from dynamorm._io.credentials import resolve_credentials
 from dynamorm._io.transport import Endpoint, Transport
+from dynamorm._orm.base import DBBase
+from dynamorm._orm.batch import BatchMixin
+from dynamorm._orm.crud import CrudMixin
+from dynamorm._orm.query import QueryMixin
+from dynamorm._orm.transaction import TransactionMixin
 
 if TYPE_CHECKING:
     from dynamorm._orm.model import Model
@@ -36,7 +41,7 @@ def _timeouts(timeout: object) -> tuple[float, float]:
     )
 
 
-class DB:
+class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     """A handle on DynamoDB for one account and region.
 
     ``region`` defaults to ``AWS_REGION``/``AWS_DEFAULT_REGION``; ``endpoint_url`` to
@@ -44,6 +49,7 @@ class DB:
     ``credentials`` to the environment, then botocore's chain (lazily).
     ``table_prefix`` is prepended to every model's logical table name. ``timeout`` is seconds, or
     a ``(connect, read)`` pair. ``transport`` replaces the HTTP transport (tests, proxies).
+    ``cursor_secret`` makes pagination cursors HMAC-signed (tamper-evident).
     """
 
     def __init__(
@@ -56,6 +62,7 @@ class DB:
         retry: RetryPolicy | None = None,
         timeout: float | tuple[float, float] | None = None,
         transport: Transport | None = None,
+        cursor_secret: str | bytes | None = None,
     ) -> None:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
@@ -80,8 +87,18 @@ class DB:
         )
         endpoint = Endpoint(endpoint_url)
         connect_timeout, read_timeout = _timeouts(timeout)
+        if cursor_secret is not None and (
+            not isinstance(cursor_secret, str | bytes) or len(cursor_secret) < 16
+        ):
+            raise ConfigurationError(
+                "cursor_secret must be a str or bytes of at least 16 characters"
+            )
+        self._init_base()
         self.region = region
         self.table_prefix = table_prefix
+        self.cursor_secret = (
+            cursor_secret.encode() if isinstance(cursor_secret, str) else cursor_secret
+        )
         self.client = Client(
             region=region,
             endpoint=endpoint,
@@ -91,10 +108,6 @@ class DB:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-
-    def table_name(self, logical: str) -> str:
-        """The physical table name for a logical one (the prefix applied)."""
-        return self.table_prefix + logical
 
     # --- tables -------------------------------------------------------------------------------
 

@@ -1,0 +1,57 @@
+"""What every part of the ``DB`` handle shares: the client, table names, capacity accounting.
+
+``DB`` is assembled from mixins (CRUD, query, batch, transactions), each in its own module and
+each built on :class:`DBBase`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from dynamorm._core.errors import ConfigurationError
+from dynamorm._orm.meta import ModelMeta
+from dynamorm._orm.results import Capacity
+
+if TYPE_CHECKING:
+    from dynamorm._io.client import Client
+
+
+class DBBase:
+    """The state and helpers the DB mixins rely on."""
+
+    client: Client
+    region: str
+    table_prefix: str
+    cursor_secret: bytes | None
+
+    def _init_base(self) -> None:
+        self._capacity = Capacity()
+        self._capacity_lock = threading.Lock()
+
+    def table_name(self, logical: str) -> str:
+        """The physical table name for a logical one (the prefix applied)."""
+        return self.table_prefix + logical
+
+    def _meta(self, model: object) -> ModelMeta:
+        """The metadata of a model class or instance; a clear error for anything else."""
+        meta = getattr(model, "__meta__", None)
+        if not isinstance(meta, ModelMeta):
+            raise ConfigurationError(f"expected a Model class or instance, got {model!r}")
+        return meta
+
+    def _table(self, meta: ModelMeta) -> str:
+        """The physical table of a model."""
+        return self.table_name(meta.require_table())
+
+    def _account(self, response: dict[str, Any], kind: str) -> Capacity:
+        """Add a response's consumed capacity to the DB's running total and return it."""
+        capacity = Capacity.from_response(response, kind=kind)
+        with self._capacity_lock:
+            self._capacity = self._capacity + capacity
+        return capacity
+
+    @property
+    def consumed(self) -> Capacity:
+        """Capacity consumed through this DB handle so far (all operations)."""
+        return self._capacity
