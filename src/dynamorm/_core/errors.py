@@ -70,6 +70,19 @@ class InvalidOperator(ValidationError):
     code = "ErrInvalidOperator"
 
 
+class InvalidCursor(ValidationError):
+    """A pagination cursor is malformed, tampered with, or belongs to another query."""
+
+    code = "ErrInvalidCursor"
+
+
+class InvalidStreamEvent(ValidationError):
+    """A Lambda event is not a DynamoDB Streams event of the expected table, or a record in it
+    has an unknown shape; ``path`` names the record member (``Records[2].dynamodb.NewImage``)."""
+
+    code = "ErrInvalidStreamEvent"
+
+
 class LocalEngineUnavailable(ConfigurationError):
     """A local DynamoDB engine cannot run here (Java, npm package or moto missing)."""
 
@@ -93,6 +106,46 @@ class CredentialsError(DynamORMError):
     """No credentials could be found, or refreshing them failed."""
 
     code = "ErrCredentials"
+
+
+class AssumeRoleFailed(CredentialsError):
+    """STS AssumeRole for a partner failed. Names the partner and role, never secrets.
+
+    ``sts_code`` is STS's error code ("" for network faults); ``transient`` is True when a later
+    attempt may succeed (throttling, 5xx, network). STS calls were already retried, so the client
+    does not retry this error again.
+    """
+
+    code = "ErrAssumeRoleFailed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partner_id: str = "",
+        role_arn: str = "",
+        sts_code: str = "",
+        status: int = 0,
+        request_id: str = "",
+        transient: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.partner_id = partner_id
+        self.role_arn = role_arn
+        self.sts_code = sts_code
+        self.status = status
+        self.request_id = request_id
+        self.transient = transient
+
+
+class UnknownPartner(ConfigurationError, LookupError):
+    """No partner with this id is configured in the :class:`MultiAccount`."""
+
+    code = "ErrUnknownPartner"
+
+    def __init__(self, message: str, *, partner_id: str = "") -> None:
+        super().__init__(message)
+        self.partner_id = partner_id
 
 
 # --- transport and protocol faults ----------------------------------------------------------
@@ -150,6 +203,9 @@ class DeadlineExceeded(DynamORMError, TimeoutError):
 
     code = "ErrDeadlineExceeded"
 
+    cursor: str | None = None
+    """Set by pagination: a cursor resuming after the last page delivered (None if none)."""
+
     def __init__(self, message: str, *, last_error: BaseException | None = None) -> None:
         super().__init__(message)
         self.last_error = last_error
@@ -188,17 +244,80 @@ class RequestValidationFailed(ServiceError, ValueError):
 
 
 class ConditionFailed(ServiceError):
-    """A condition expression evaluated to false. ``item`` is the item's current state, if any."""
+    """A condition expression evaluated to false. ``item`` is the item's current state, if any
+    (an AttributeValue map); ``current`` is that item as a model instance when the ORM raised it.
+    """
 
     code = "ErrConditionFailed"
 
-    def __init__(self, message: str, *, item: dict[str, Any] | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        item: dict[str, Any] | None = None,
+        current: Any = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(message, **kw)
         self.item = item
+        self.current = current
+
+
+class AlreadyExists(ConditionFailed):
+    """``create`` found an item with the same key; it was not overwritten (``current`` is it)."""
+
+    code = "ErrAlreadyExists"
+
+
+class VersionConflict(ConditionFailed):
+    """The stored version differs from the instance's: the item changed since it was read.
+
+    ``current`` is the stored item (None when it no longer exists); reload and retry.
+    """
+
+    code = "ErrVersionConflict"
+
+
+class CanceledAction:
+    """One failed action of a canceled transaction.
+
+    ``index`` is its position in the transaction, ``action`` its kind (create, put, update,
+    delete, check), ``target`` the instance or key it was given, ``code`` and ``message``
+    DynamoDB's cancellation reason, ``item`` the item's current state (AttributeValue map) when
+    DynamoDB returned it, and ``error`` the error the same write raises as a single call
+    (``AlreadyExists``, ``VersionConflict``, ``NotFound``, ``ConditionFailed``) or None.
+    """
+
+    __slots__ = ("action", "code", "error", "index", "item", "message", "target")
+
+    def __init__(
+        self,
+        index: int,
+        action: str,
+        target: Any,
+        code: str,
+        message: str,
+        item: dict[str, Any] | None,
+        error: DynamORMError | None,
+    ) -> None:
+        self.index = index
+        self.action = action
+        self.target = target
+        self.code = code
+        self.message = message
+        self.item = item
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"CanceledAction({self.index}: {self.action}: {self.code})"
 
 
 class TransactionCanceled(ServiceError):
-    """A transaction was canceled; ``reasons`` holds one entry per action, in order."""
+    """A transaction was canceled; ``reasons`` holds one entry per action, in order.
+
+    ``failures`` lists the actions that failed, mapped to what was written (set by
+    ``db.transaction()``; empty for raw ``client.call`` requests).
+    """
 
     code = "ErrTransactionCanceled"
 
@@ -207,6 +326,7 @@ class TransactionCanceled(ServiceError):
     ) -> None:
         super().__init__(message, **kw)
         self.reasons: list[dict[str, Any]] = reasons if reasons is not None else []
+        self.failures: list[CanceledAction] = []
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
@@ -294,6 +414,59 @@ class NotFound(DynamORMError, LookupError):
     """The requested item does not exist."""
 
     code = "ErrItemNotFound"
+
+
+class MultipleResults(DynamORMError, LookupError):
+    """A query expected to match one item (``.one()``) matched more than one."""
+
+    code = "ErrMultipleResults"
+
+
+class BatchIncomplete(DynamORMError):
+    """A batch read or write did not complete; nothing is dropped silently.
+
+    ``unprocessed`` lists exactly what was not read or written (key dicts for ``batch_get``,
+    ``WriteRequest`` objects for a batch writer); ``written`` counts the writes that were applied;
+    ``error`` is the failure that stopped the batch (None when DynamoDB kept returning unprocessed
+    items until the attempts ran out); ``result`` is the partial ``BatchGetResult`` of a read.
+    """
+
+    code = "ErrBatchIncomplete"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        unprocessed: list[Any],
+        written: int = 0,
+        error: BaseException | None = None,
+        result: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.unprocessed = unprocessed
+        self.written = written
+        self.error = error
+        self.result = result
+
+
+class BatchDeadlineExceeded(BatchIncomplete, DeadlineExceeded):
+    """A batch stopped at the deadline: both a ``BatchIncomplete`` and a ``DeadlineExceeded``."""
+
+    code = "ErrBatchDeadlineExceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        unprocessed: list[Any],
+        written: int = 0,
+        error: BaseException | None = None,
+        result: Any = None,
+    ) -> None:
+        BatchIncomplete.__init__(
+            self, message, unprocessed=unprocessed, written=written, error=error, result=result
+        )
+        self.last_error = error
 
 
 # DynamoDB ``__type`` (after '#') -> exception class.

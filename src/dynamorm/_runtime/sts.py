@@ -1,0 +1,439 @@
+"""STS AssumeRole on our own SigV4 signer and transport, and a cached single-flight provider.
+
+The STS Query API is a form-encoded POST answered with XML. It is parsed with the stdlib's
+expat binding (imported on the first response), which costs about a millisecond where botocore
+costs over a hundred; see docs/multi-account.md for the measurement. This module itself is
+imported only when the first partner DB is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from dynamorm._core.errors import (
+    AssumeRoleFailed,
+    CredentialsError,
+    DeadlineExceeded,
+    TransportError,
+)
+from dynamorm._core.protocol import USER_AGENT
+from dynamorm._core.retry import RetryPolicy
+from dynamorm._core.signing import sign
+from dynamorm._io.credentials import Credentials, CredentialsProvider
+from dynamorm._io.transport import Endpoint, Request, Transport
+from dynamorm._runtime.context import current_deadline, mask_partner_id
+
+_log = logging.getLogger("dynamorm.accounts")
+
+STS_VERSION = "2011-06-15"
+_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+    }
+)
+_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException"})
+_SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]", re.ASCII)
+_MAX_MESSAGE = 300
+
+
+def sts_url(region: str) -> str:
+    """The regional STS endpoint for ``region``."""
+    suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+    return f"https://sts.{region}{suffix}"
+
+
+def session_name(partner_id: str) -> str:
+    """The RoleSessionName for a partner: ``dynamorm-<id>``, made safe and cut to 64 characters."""
+    return ("dynamorm-" + _SESSION_UNSAFE.sub("-", partner_id))[:64]
+
+
+def assume_role_body(
+    role_arn: str, role_session_name: str, external_id: str | None, duration: int
+) -> bytes:
+    """The form-encoded AssumeRole request body."""
+    form = {
+        "Action": "AssumeRole",
+        "Version": STS_VERSION,
+        "RoleArn": role_arn,
+        "RoleSessionName": role_session_name,
+        "DurationSeconds": str(duration),
+    }
+    if external_id is not None:
+        form["ExternalId"] = external_id
+    return urlencode(form).encode()
+
+
+def _reject_dtd(*args: object) -> None:
+    raise ValueError("DTDs are not accepted in STS responses")
+
+
+def xml_fields(body: bytes) -> dict[str, str]:
+    """The text of every leaf element by local name (namespaces dropped; the last one wins).
+
+    Raises ``ValueError`` for anything that is not well-formed XML, and for any DTD.
+    """
+    from xml.parsers import expat
+
+    fields: dict[str, str] = {}
+    parts: list[str] = []
+    leaf = [False]
+
+    def start(name: str, attrs: object) -> None:
+        parts.clear()
+        leaf[0] = True
+
+    def end(name: str) -> None:
+        if leaf[0]:
+            fields[name.rpartition("}")[2]] = "".join(parts)
+        leaf[0] = False
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = parts.append
+    parser.StartDoctypeDeclHandler = _reject_dtd
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise ValueError(f"not well-formed XML ({expat.ErrorString(exc.code)})") from None
+    return fields
+
+
+def parse_timestamp(text: str) -> float:
+    """An ISO 8601 timestamp as STS writes it (``2026-01-02T03:04:05Z``) -> epoch seconds."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromisoformat(text.strip())
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+def parse_assume_role_response(
+    status: int,
+    body: bytes,
+    *,
+    partner_id: str,
+    role_arn: str,
+    external_id: str | None = None,
+    request_id: str = "",
+) -> Credentials:
+    """Temporary credentials from an AssumeRole response, or :class:`AssumeRoleFailed`.
+
+    Error messages name the partner and the role; STS's message is cut short and scrubbed of the
+    external ID. Throttling, 5xx and unreadable answers are marked ``transient``.
+    """
+    where = f"AssumeRole for partner {partner_id!r} (role {role_arn})"
+    fields: dict[str, str] = {}
+
+    def failed(detail: str, *, code: str = "", transient: bool) -> AssumeRoleFailed:
+        return AssumeRoleFailed(
+            f"{where} failed: {detail}",
+            partner_id=partner_id,
+            role_arn=role_arn,
+            sts_code=code,
+            status=status,
+            request_id=fields.get("RequestId", request_id),
+            transient=transient,
+        )
+
+    try:
+        fields = xml_fields(body)
+    except ValueError as exc:
+        raise failed(f"HTTP {status} with an unreadable body: {exc}", transient=True) from None
+    if status != 200 or "Code" in fields:
+        code = fields.get("Code", "")
+        message = " ".join(fields.get("Message", "").split())
+        if external_id:
+            message = message.replace(external_id, "****")
+        if len(message) > _MAX_MESSAGE:
+            message = message[:_MAX_MESSAGE] + "..."
+        transient = status >= 500 or status == 429 or code in _TRANSIENT_CODES
+        detail = f"{code or f'HTTP {status}'}: {message}" if message else code or f"HTTP {status}"
+        raise failed(detail, code=code, transient=transient)
+    missing = [
+        name
+        for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+        if not fields.get(name)
+    ]
+    if missing:
+        raise failed(f"the response has no {', '.join(missing)}", transient=True)
+    try:
+        expiration = parse_timestamp(fields["Expiration"])
+    except ValueError:
+        raise failed("the response has an unreadable Expiration", transient=True) from None
+    return Credentials(
+        fields["AccessKeyId"],
+        fields["SecretAccessKey"],
+        fields["SessionToken"],
+        expiration=expiration,
+    )
+
+
+class StsClient:
+    """Calls STS AssumeRole with the base credentials; retries transient failures.
+
+    ``credentials`` are the caller's own (the base DB's provider). Every attempt and backoff
+    stays within the ``deadline`` given to :meth:`assume_role`.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        endpoint: Endpoint,
+        credentials: CredentialsProvider,
+        transport: Transport,
+        retry: RetryPolicy | None = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+    ) -> None:
+        self.region = region
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.transport = transport
+        self.retry = retry if retry is not None else RetryPolicy(3)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._sleep: Callable[[float], None] = time.sleep
+
+    def assume_role(
+        self,
+        *,
+        partner_id: str,
+        role_arn: str,
+        role_session_name: str,
+        external_id: str | None = None,
+        duration: int = 3600,
+        deadline: float | None = None,
+    ) -> Credentials:
+        """Assume ``role_arn``; ``deadline`` is a ``time.monotonic()`` instant or None."""
+        body = assume_role_body(role_arn, role_session_name, external_id, duration)
+        attempts = 0
+        refreshed = False
+        while True:
+            attempts += 1
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise DeadlineExceeded(
+                    f"AssumeRole for partner {partner_id!r}: deadline passed before attempt "
+                    f"{attempts} could start ({attempts - 1} made)"
+                )
+            try:
+                return self._attempt(body, remaining, partner_id, role_arn, external_id)
+            except AssumeRoleFailed as exc:
+                if exc.sts_code in _EXPIRED_CODES and not refreshed:
+                    refreshed = True
+                    self.credentials.invalidate()
+                    continue
+                exc.attempts = attempts
+                if not exc.transient:
+                    raise
+                error = exc
+            remaining = None if deadline is None else deadline - time.monotonic()
+            wait = self.retry.delay(attempts, remaining)
+            if wait is None:
+                if remaining is not None and attempts < self.retry.max_attempts:
+                    raise DeadlineExceeded(
+                        f"AssumeRole for partner {partner_id!r}: deadline leaves no time to "
+                        f"retry after {attempts} attempt(s); last error: {error}",
+                        last_error=error,
+                    ) from error
+                raise error
+            self._sleep(wait)
+
+    def _attempt(
+        self,
+        body: bytes,
+        remaining: float | None,
+        partner_id: str,
+        role_arn: str,
+        external_id: str | None,
+    ) -> Credentials:
+        try:
+            creds = self.credentials.get()
+        except CredentialsError as exc:
+            raise AssumeRoleFailed(
+                f"AssumeRole for partner {partner_id!r} (role {role_arn}) failed: the base "
+                f"credentials are unavailable: {exc}",
+                partner_id=partner_id,
+                role_arn=role_arn,
+            ) from exc
+        headers = {"host": self.endpoint.netloc, "content-type": _CONTENT_TYPE}
+        headers.update(
+            sign(
+                "POST",
+                "/",
+                "",
+                headers,
+                body,
+                access_key=creds.access_key_id,
+                secret_key=creds.secret_access_key,
+                session_token=creds.session_token,
+                region=self.region,
+                service="sts",
+                amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            )
+        )
+        headers["user-agent"] = USER_AGENT
+        connect_timeout, read_timeout = self.connect_timeout, self.read_timeout
+        if remaining is not None:
+            connect_timeout = min(connect_timeout, remaining)
+            read_timeout = min(read_timeout, remaining)
+        try:
+            response = self.transport(
+                Request(
+                    self.endpoint,
+                    headers,
+                    body,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                )
+            )
+        except TransportError as exc:
+            raise AssumeRoleFailed(
+                f"AssumeRole for partner {partner_id!r} (role {role_arn}) failed: {exc}",
+                partner_id=partner_id,
+                role_arn=role_arn,
+                sts_code=exc.code,
+                transient=exc.retryable,
+            ) from exc
+        return parse_assume_role_response(
+            response.status,
+            response.body,
+            partner_id=partner_id,
+            role_arn=role_arn,
+            external_id=external_id,
+            request_id=response.headers.get("x-amzn-requestid", ""),
+        )
+
+    def __repr__(self) -> str:
+        return f"StsClient(region={self.region!r}, endpoint={self.endpoint.url!r})"
+
+
+class _Flight:
+    """One refresh in progress; threads that arrive meanwhile wait for its outcome."""
+
+    __slots__ = ("credentials", "done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.credentials: Credentials | None = None
+        self.error: BaseException | None = None
+
+
+class AssumeRoleProvider:
+    """Credentials for one partner role, assumed on first use and cached.
+
+    Cached credentials are used until ``refresh_margin`` seconds before they expire (by
+    ``clock``, epoch seconds). Refresh is single-flight: concurrent callers share one STS call
+    and its outcome. A failed refresh caches nothing, so the next ``get()`` calls STS again.
+    STS calls are bounded by :func:`~dynamorm._runtime.context.current_deadline`.
+    """
+
+    def __init__(
+        self,
+        sts: StsClient,
+        *,
+        partner_id: str,
+        role_arn: str,
+        external_id: str | None = None,
+        duration: int = 3600,
+        refresh_margin: float = 300.0,
+        clock: Callable[[], float] | None = None,
+        label: str | None = None,
+    ) -> None:
+        self._sts = sts
+        self._partner_id = partner_id
+        self._role_arn = role_arn
+        self._external_id = external_id
+        self._duration = duration
+        self._session_name = session_name(partner_id)
+        self._margin = refresh_margin
+        self._clock = time.time if clock is None else clock
+        self._label = mask_partner_id(partner_id) if label is None else label
+        self._lock = threading.Lock()
+        self._credentials: Credentials | None = None
+        self._flight: _Flight | None = None
+
+    def _fresh(self, creds: Credentials) -> bool:
+        return creds.expiration is None or creds.expiration - self._clock() > self._margin
+
+    def get(self) -> Credentials:
+        """The cached credentials, or new ones from STS when none are cached or they near expiry."""
+        creds = self._credentials
+        if creds is not None and self._fresh(creds):
+            return creds
+        deadline = current_deadline()
+        while True:
+            with self._lock:
+                creds = self._credentials
+                if creds is not None and self._fresh(creds):
+                    return creds
+                flight = self._flight
+                leader = flight is None
+                if flight is None:
+                    flight = self._flight = _Flight()
+            if leader:
+                return self._lead(flight, deadline)
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not flight.done.wait(remaining):
+                raise DeadlineExceeded(
+                    f"AssumeRole for partner {self._partner_id!r}: deadline passed while waiting "
+                    "for a refresh in progress"
+                )
+            if flight.credentials is not None:
+                return flight.credentials
+            if isinstance(flight.error, AssumeRoleFailed):
+                raise flight.error
+            # The leader ran out of its own deadline or was interrupted: try again ourselves.
+
+    def _lead(self, flight: _Flight, deadline: float | None) -> Credentials:
+        try:
+            creds = self._sts.assume_role(
+                partner_id=self._partner_id,
+                role_arn=self._role_arn,
+                role_session_name=self._session_name,
+                external_id=self._external_id,
+                duration=self._duration,
+                deadline=deadline,
+            )
+        except BaseException as exc:
+            flight.error = exc
+            reason = exc.sts_code if isinstance(exc, AssumeRoleFailed) else ""
+            _log.warning(
+                "AssumeRole for partner %s failed: %s", self._label, reason or type(exc).__name__
+            )
+            raise
+        else:
+            flight.credentials = creds
+            self._credentials = creds
+            _log.debug(
+                "assumed the role for partner %s; credentials valid for %.0fs",
+                self._label,
+                (creds.expiration or 0.0) - self._clock(),
+            )
+            return creds
+        finally:
+            with self._lock:
+                self._flight = None
+            flight.done.set()
+
+    def invalidate(self) -> None:
+        """Forget the cached credentials; the next ``get()`` calls STS."""
+        with self._lock:
+            self._credentials = None
+
+    def __repr__(self) -> str:
+        return f"AssumeRoleProvider(partner={self._label!r}, duration={self._duration})"
