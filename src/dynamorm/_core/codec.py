@@ -15,10 +15,10 @@ Rules kept everywhere:
 from __future__ import annotations
 
 import sys
-from math import isfinite
 from binascii import a2b_base64, b2a_base64
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from math import isfinite
 from typing import Any
 
 from dynamorm._core.errors import ValidationError
@@ -136,7 +136,13 @@ def encode_datetime(value: datetime) -> str:
             f"naive datetime {value.isoformat()} is ambiguous; use a timezone-aware datetime "
             "(e.g. datetime.now(UTC))"
         )
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"datetime {value.isoformat()} is out of range in UTC") from None
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def decode_datetime(text: str) -> datetime:
@@ -373,13 +379,21 @@ def _str_size(text: str) -> int:
 
 
 def _number_size(text: str) -> int:
-    digits = sum(c.isdigit() for c in text)
+    digits = len(text) - text.startswith("-") - ("." in text)
     return (digits + 1) // 2 + 1
 
 
 def item_size(item: dict[str, AttributeValue]) -> int:
     """DynamoDB's size of an item: attribute names plus values (the limit is 400 KB)."""
-    return sum(_str_size(name) + value_size(av) for name, av in item.items())
+    total = 0
+    for name, av in item.items():
+        total += len(name) if name.isascii() else len(name.encode())
+        text = av.get("S")
+        if text is not None:
+            total += len(text) if text.isascii() else len(text.encode())
+        else:
+            total += value_size(av)
+    return total
 
 
 def check_item_size(item: dict[str, AttributeValue], where: str) -> None:

@@ -131,26 +131,50 @@ class FieldSpec:
         "unique",
     )
 
-    def __init__(self, **options: Any) -> None:
-        self.key: Literal["pk", "sk"] | None = options.get("key")
-        self.name: str | None = options.get("name")
-        self.default: Any = options.get("default", MISSING)
-        self.default_factory: Callable[[], Any] | None = options.get("default_factory")
-        self.index: tuple[GSI | LSI, ...] = options.get("index", ())
-        self.roles: tuple[Role, ...] = options.get("roles", ())
-        self.omit_empty: bool = options.get("omit_empty", False)
-        self.converter: Converter | None = options.get("converter")
-        self.json: bool = options.get("json", False)
-        self.init: bool | None = options.get("init")
-        self.encrypted: bool = options.get("encrypted", False)
-        self.unique: bool = options.get("unique", False)
+    def __init__(
+        self,
+        *,
+        key: Literal["pk", "sk"] | None = None,
+        name: str | None = None,
+        default: Any = MISSING,
+        default_factory: Callable[[], Any] | None = None,
+        index: tuple[GSI | LSI, ...] = (),
+        roles: tuple[Role, ...] = (),
+        omit_empty: bool = False,
+        converter: Converter | None = None,
+        json: bool = False,
+        init: bool | None = None,
+        encrypted: bool = False,
+        unique: bool = False,
+    ) -> None:
+        self.key = key
+        self.name = name
+        self.default = default
+        self.default_factory = default_factory
+        self.index = index
+        self.roles = roles
+        self.omit_empty = omit_empty
+        self.converter = converter
+        self.json = json
+        self.init = init
+        self.encrypted = encrypted
+        self.unique = unique
 
 
 # --- compiled metadata ----------------------------------------------------------------------
 
 
 class FieldInfo:
-    """One compiled field. ``name`` is the Python attribute, ``stored`` the item attribute."""
+    """One compiled field.
+
+    ``name``: Python attribute; ``stored``: item attribute name; ``where``: ``"Model.name"``
+    for messages; ``annotation``: the declared type (``Attr[...]`` unwrapped); ``codec``: its
+    compiled :class:`TypeCodec`; ``key``: ``"pk"``, ``"sk"`` or None; ``role``: ``"version"``,
+    ``"created_at"``, ``"updated_at"``, ``"ttl"`` or None; ``default``/``default_factory``
+    (``MISSING``/None when absent); ``omit_empty``; ``init`` (a constructor parameter?);
+    ``indexes``: the ``GSI``/``LSI`` declarations on this field; ``missing``: what a read
+    fills in when the attribute is absent (None: the attribute stays unset).
+    """
 
     __slots__ = (
         "annotation",
@@ -195,7 +219,7 @@ class FieldInfo:
     @property
     def key_type(self) -> Literal["S", "N", "B"] | None:
         """``S``, ``N`` or ``B`` when the field's type can be a key attribute, else None."""
-        return self.codec.key_type  # type: ignore[return-value]
+        return self.codec.key_type
 
     def encode(self, value: Any) -> AV:
         """``value`` as an AttributeValue; errors name ``Model.field``."""
@@ -232,6 +256,7 @@ class IndexInfo:
         self,
         name: str,
         kind: Literal["GSI", "LSI"],
+        *,
         pk: FieldInfo,
         sk: FieldInfo | None,
         projection: Projection,
@@ -371,6 +396,16 @@ class ModelMeta:
         except ValidationError as exc:
             raise _named(exc, self.name) from None
 
+    def encode_document(self, obj: Any, depth: int) -> Item:
+        """The attributes of ``obj`` as a nested document (extras included, no key checks)."""
+        item = self._encode(obj, depth)
+        extras = self.extras(obj)
+        return {**extras, **item} if extras else item
+
+    def decode_document(self, item: Mapping[str, AV]) -> Any:
+        """An instance from a nested document (errors carry a path relative to the model)."""
+        return self._decode(item)
+
     def key(self, obj: Any) -> Item:
         """The primary key of ``obj`` as an AttributeValue map (``{"pk": {"S": ...}}``)."""
         return self.key_from({f.name: obj.__dict__.get(f.name, MISSING) for f in self.key_fields})
@@ -441,7 +476,6 @@ class ModelMeta:
         Key attributes are never included. Fields that were not loaded (partial items) are
         left alone; a field set to None, or to an omitted empty value, is removed.
         """
-        item = self.to_item(obj)
         loaded = self.loaded_item(obj) or {}
         values = obj.__dict__
         sets: Item = {}
@@ -450,11 +484,16 @@ class ModelMeta:
             info = self.fields[name]
             if info.key:
                 continue
-            av = item.get(info.stored)
-            if av is not None:
-                sets[info.stored] = av
-            elif info.stored in loaded and values.get(name, MISSING) is not MISSING:
-                removes.append(info.stored)
+            value = values[name]
+            if value is None and not info.optional:
+                raise ValidationError(
+                    f"{info.where}: is None but the field is not optional", path=info.where
+                )
+            if value is None or (not value and (info.omit_empty or info.codec.kind == "set")):
+                if info.stored in loaded:
+                    removes.append(info.stored)
+            else:
+                sets[info.stored] = info.encode(value)
         return sets, removes
 
     def mark_saved(self, obj: Any, item: dict[str, AV]) -> None:
@@ -464,7 +503,8 @@ class ModelMeta:
 
 def _same(info: FieldInfo, av: AV | None, value: Any) -> bool:
     if av is None:
-        return False
+        # Absent when loaded: unchanged while it still holds what the read filled in.
+        return value is None or (info.missing is not None and bool(value == info.missing()))
     try:
         return bool(info.codec.decode(av) == value)
     except (ValidationError, KeyError, TypeError, ValueError, ArithmeticError):
@@ -476,12 +516,17 @@ def _check_key(info: FieldInfo, av: AV | None) -> None:
         raise MissingPrimaryKey(
             f"{info.where} is part of the primary key and is not set", path=info.where
         )
-    ((tag, raw),) = av.items()
-    if tag == "N":
+    text = av.get("S")
+    if text is not None:
+        size = len(text) if text.isascii() else len(text.encode())
+    elif "B" in av:
+        size = len(av["B"]) * 3 // 4 - av["B"].count("=")
+    else:
         return
-    size = len(raw.encode()) if tag == "S" else len(raw) * 3 // 4 - raw.count("=")
     if size == 0:
-        raise MissingPrimaryKey(f"{info.where} is a key attribute and cannot be empty", path=info.where)
+        raise MissingPrimaryKey(
+            f"{info.where} is a key attribute and cannot be empty", path=info.where
+        )
     limit = MAX_SORT_KEY_BYTES if info.key == "sk" else MAX_PARTITION_KEY_BYTES
     if size > limit:
         kind = "sort" if info.key == "sk" else "partition"

@@ -1,0 +1,520 @@
+"""Compiling a model class once: fields from annotations, validation, generated code.
+
+``compile_model`` runs from ``Model.__init_subclass__``. It reads the annotations, checks the
+declaration (errors name ``Model.field``), builds one :class:`TypeCodec` per field and generates
+three specialised functions with ``exec``: ``__init__`` (keyword-only), the item decoder and the
+item encoder. Warm calls never introspect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, get_args, get_origin
+
+from dynamorm._core.errors import InvalidModel, MissingPrimaryKey, ValidationError
+from dynamorm._core.fieldcodec import (
+    TypeCodec,
+    UnsupportedType,
+    build_codec,
+    custom_codec,
+    epoch_codec,
+    json_codec,
+    model_codec,
+    optional,
+)
+from dynamorm._orm.meta import (
+    LSI,
+    MISSING,
+    Attr,
+    FieldInfo,
+    FieldSpec,
+    IndexInfo,
+    ModelMeta,
+    Naming,
+)
+
+_RESERVED = frozenset({"self", "to_item", "from_item"})
+_STAMPED_ROLES = ("version", "created_at", "updated_at")
+_DECODE_EXPR = {
+    "str": "{v}['S']",
+    "int": "int({v}['N'])",
+    "bool": "{v}['BOOL']",
+    "float": "float({v}['N'])",
+    "decimal": "_dm_Decimal({v}['N'])",
+}
+
+
+def _fail(meta: ModelMeta, message: str, field: str | None = None) -> InvalidModel:
+    where = f"{meta.name}.{field}" if field else meta.name
+    return InvalidModel(f"{where}: {message}", path=where)
+
+
+def compile_model(cls: type, table: str | None, naming: Naming | None) -> ModelMeta:
+    """Compile ``cls`` into a :class:`ModelMeta`, set its descriptors and generated methods."""
+    inherited = _inherited(cls)
+    parent = inherited[-1] if inherited else None
+    if table is None and parent is not None:
+        table = parent.table
+    if table is not None and (not isinstance(table, str) or not table):
+        raise InvalidModel(f"{cls.__name__}: table must be a non-empty str, got {table!r}")
+    if naming is None:
+        naming = parent.naming if parent is not None else "as_is"
+    if naming not in ("as_is", "camel"):
+        raise InvalidModel(f"{cls.__name__}: naming must be 'as_is' or 'camel', got {naming!r}")
+    meta = ModelMeta(cls, table, naming)
+    cls.__meta__ = meta  # type: ignore[attr-defined]  # early, so a model can contain itself
+    for name, (annotation, spec) in _declarations(cls, meta, inherited).items():
+        meta.fields[name] = _compile_field(meta, name, annotation, spec)
+    _index_stored_names(meta)
+    _assign_keys(meta)
+    _assign_roles(meta)
+    _compile_indexes(meta)
+    cls.__init__ = _generate_init(meta)  # type: ignore[misc]
+    meta._decode = _generate_decode(meta)
+    meta._encode = _generate_encode(meta)
+    for info in meta.fields.values():
+        setattr(cls, info.name, Attr(info))
+    if table is not None:
+        cls.__table__ = table  # type: ignore[attr-defined]
+    return meta
+
+
+def _inherited(cls: type) -> list[ModelMeta]:
+    metas = []
+    for base in reversed(cls.__mro__[1:]):
+        meta = base.__dict__.get("__meta__")
+        if isinstance(meta, ModelMeta):
+            metas.append(meta)
+    return metas
+
+
+# --- declarations ---------------------------------------------------------------------------
+
+
+def _declarations(
+    cls: type, meta: ModelMeta, inherited: list[ModelMeta]
+) -> dict[str, tuple[Any, FieldSpec]]:
+    found: dict[str, tuple[Any, FieldSpec]] = {}
+    for parent in inherited:
+        for info in parent.fields.values():
+            found[info.name] = (info.annotation, info.spec)
+    own: dict[str, Any] = getattr(cls, "__annotations__", {})
+    hints = _type_hints(cls, meta) if own else {}
+    for name in own:
+        annotation = hints.get(name, Any)
+        if annotation is ClassVar or get_origin(annotation) is ClassVar:
+            continue
+        value = cls.__dict__.get(name, MISSING)
+        if isinstance(value, FieldSpec):
+            spec = value
+        elif isinstance(value, Attr):
+            spec = value.info.spec
+        else:
+            spec = FieldSpec(default=value)
+        found[name] = (_unwrap_attr(annotation), spec)
+    for name, value in cls.__dict__.items():
+        if isinstance(value, FieldSpec) and name not in found:
+            raise _fail(
+                meta, "field(...) needs a type annotation (name: Attr[T] = field(...))", name
+            )
+    return found
+
+
+def _type_hints(cls: type, meta: ModelMeta) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(cls, include_extras=True, localns={cls.__name__: cls})
+    except NameError as exc:
+        raise _fail(
+            meta,
+            f"cannot resolve an annotation ({exc}); define the types a model uses before it, "
+            "at module level",
+        ) from None
+
+
+def _unwrap_attr(annotation: Any) -> Any:
+    if annotation is Attr:
+        return Any
+    if get_origin(annotation) is Attr:
+        return get_args(annotation)[0]
+    return annotation
+
+
+# --- fields ---------------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    core = name.lstrip("_")
+    head, *rest = core.split("_")
+    return name[: len(name) - len(core)] + head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec) -> FieldInfo:
+    if name in _RESERVED or name.startswith("_dm_"):
+        raise _fail(meta, "this name is reserved by the library; use name= to store it", name)
+    for option in ("encrypted", "unique"):
+        if getattr(spec, option):
+            raise _fail(meta, f"field({option}=True) is not supported yet", name)
+    if len(spec.roles) > 1:
+        raise _fail(meta, f"a field has at most one role, got {', '.join(spec.roles)}", name)
+    if spec.default is not MISSING and spec.default_factory is not None:
+        raise _fail(meta, "give default or default_factory, not both", name)
+    if isinstance(spec.default, list | dict | set):
+        raise _fail(meta, "mutable default; use default_factory (e.g. default_factory=list)", name)
+    stored = spec.name or (_camel(name) if meta.naming == "camel" else name)
+    info = FieldInfo(meta.name, name, stored, annotation, spec)
+    try:
+        info.codec = _codec(info, annotation, spec)
+    except UnsupportedType as exc:
+        raise _fail(meta, str(exc), name) from None
+    _check_role_type(meta, info)
+    if spec.key is not None and (info.codec.key_type is None or info.codec.optional):
+        raise _fail(
+            meta,
+            "a key must be a non-optional str, number, bytes, date/datetime, UUID, Enum or "
+            f"Literal, not {info.codec.kind}",
+            name,
+        )
+    if spec.omit_empty and (spec.key or info.codec.empty is None):
+        raise _fail(meta, f"omit_empty does not apply to a {info.codec.kind} field", name)
+    _defaults(info)
+    return info
+
+
+def _codec(info: FieldInfo, annotation: Any, spec: FieldSpec) -> TypeCodec:
+    inner = annotation
+    is_optional = False
+    args = get_args(annotation)
+    if type(None) in args and len(args) == 2:
+        inner = next(a for a in args if a is not type(None))
+        is_optional = True
+    if spec.converter is not None:
+        codec = custom_codec(spec.converter)
+    elif spec.json:
+        codec = json_codec()
+    elif info.role == "ttl":
+        if inner is int:
+            return build_codec(annotation, _resolve_model)
+        if inner is not datetime:
+            raise UnsupportedType("a ttl field must be datetime or int (epoch seconds)")
+        codec = epoch_codec()
+    else:
+        return build_codec(annotation, _resolve_model)
+    return optional(codec) if is_optional else codec
+
+
+def _resolve_model(tp: Any) -> TypeCodec | None:
+    if isinstance(tp, type) and isinstance(getattr(tp, "__meta__", None), ModelMeta):
+        return model_codec(tp)
+    return None
+
+
+def _check_role_type(meta: ModelMeta, info: FieldInfo) -> None:
+    kind = info.codec.kind
+    if info.role == "version" and (kind != "int" or info.codec.optional):
+        raise _fail(meta, "a version field must be int", info.name)
+    if info.role in ("created_at", "updated_at") and kind != "datetime":
+        raise _fail(meta, f"a {info.role} field must be datetime", info.name)
+    if info.role is not None and info.key is not None:
+        raise _fail(meta, f"a key field cannot have the {info.role} role", info.name)
+
+
+def _defaults(info: FieldInfo) -> None:
+    spec = info.spec
+    if info.role == "version" and info.default is MISSING and info.default_factory is None:
+        info.default = 0
+    stamped = info.role in _STAMPED_ROLES
+    info.init = spec.init if spec.init is not None else not stamped
+    if info.default is not MISSING:
+        value = info.default
+        info.missing = lambda: value
+    elif info.default_factory is not None:
+        info.missing = info.default_factory
+    elif info.codec.optional:
+        info.missing = _none
+    elif info.omit_empty or info.codec.kind == "set":
+        info.missing = info.codec.empty
+
+
+def _none() -> None:
+    return None
+
+
+# --- keys, roles, indexes -------------------------------------------------------------------
+
+
+def _index_stored_names(meta: ModelMeta) -> None:
+    for info in meta.fields.values():
+        other = meta.by_stored.get(info.stored)
+        if other is not None:
+            raise _fail(
+                meta,
+                f"stored attribute name {info.stored!r} is also used by {other.name}",
+                info.name,
+            )
+        meta.by_stored[info.stored] = info
+
+
+def _assign_keys(meta: ModelMeta) -> None:
+    for kind in ("pk", "sk"):
+        found = [f for f in meta.fields.values() if f.key == kind]
+        if len(found) > 1:
+            label = "partition" if kind == "pk" else "sort"
+            names = " and ".join(f.name for f in found)
+            raise _fail(meta, f"two {label} keys ({names}); a model has at most one")
+        setattr(meta, kind, found[0] if found else None)
+    if meta.sk is not None and meta.pk is None:
+        raise _fail(meta, "a sort key needs a partition key; mark one field pk=True", meta.sk.name)
+    if meta.table is not None and meta.pk is None:
+        raise _fail(meta, "a model with a table needs a partition key: field(pk=True)")
+
+
+def _assign_roles(meta: ModelMeta) -> None:
+    for info in meta.fields.values():
+        if info.role is None:
+            continue
+        current = getattr(meta, info.role)
+        if current is not None:
+            raise _fail(meta, f"{info.role} role is already on {current.name}", info.name)
+        setattr(meta, info.role, info)
+
+
+def _compile_indexes(meta: ModelMeta) -> None:
+    parts: dict[str, dict[str, Any]] = {}
+    for info in meta.fields.values():
+        for index in info.indexes:
+            if info.codec.key_type is None:
+                raise _fail(
+                    meta,
+                    f"index {index.name!r} needs a str, number or bytes key, not {info.codec.kind}",
+                    info.name,
+                )
+            kind = "LSI" if isinstance(index, LSI) else "GSI"
+            entry = parts.setdefault(index.name, {"kind": kind, "pk": None, "sk": None})
+            if entry["kind"] != kind:
+                raise _fail(meta, f"{index.name!r} is declared both as GSI and LSI", info.name)
+            role = "pk" if kind == "GSI" and getattr(index, "pk", False) else "sk"
+            if entry[role] is not None:
+                raise _fail(
+                    meta,
+                    f"index {index.name!r} already has {entry[role].name} as its {role}",
+                    info.name,
+                )
+            entry[role] = info
+            wanted = (index.projection, index.include)
+            current = entry.get("projection", ("ALL", ()))
+            if current == ("ALL", ()):
+                entry["projection"] = wanted
+            elif wanted not in (("ALL", ()), current):
+                raise _fail(meta, f"conflicting projections for index {index.name!r}", info.name)
+    for name, entry in parts.items():
+        meta.indexes[name] = _index_info(meta, name, entry)
+
+
+def _index_info(meta: ModelMeta, name: str, entry: dict[str, Any]) -> IndexInfo:
+    sk: FieldInfo | None = entry["sk"]
+    if entry["kind"] == "LSI":
+        if meta.pk is None or meta.sk is None:
+            raise _fail(meta, f"LSI {name!r} needs a table with a partition and a sort key")
+        pk = meta.pk
+    elif entry["pk"] is None:
+        assert sk is not None
+        raise _fail(meta, f"GSI {name!r} has a sort key but no partition key field", sk.name)
+    else:
+        pk = entry["pk"]
+    projection, names = entry.get("projection", ("ALL", ()))
+    include = []
+    for attribute in names:
+        target = meta.fields.get(attribute)
+        if target is None:
+            raise _fail(meta, f"index {name!r} includes unknown field {attribute!r}")
+        include.append(target.stored)
+    return IndexInfo(
+        name, entry["kind"], pk=pk, sk=sk, projection=projection, include=tuple(include)
+    )
+
+
+# --- generated code -------------------------------------------------------------------------
+
+
+def _exec(source: str, namespace: dict[str, Any], name: str) -> Callable[..., Any]:
+    exec(compile(source, f"<dynamorm {name}>", "exec"), namespace)
+    function: Callable[..., Any] = namespace[name]
+    return function
+
+
+def _generate_init(meta: ModelMeta) -> Callable[..., None]:
+    ns: dict[str, Any] = {"_dm_MISSING": MISSING}
+    params: list[str] = []
+    lines: list[str] = []
+    for i, info in enumerate(meta.fields.values()):
+        name = info.name
+        if info.default is not MISSING:
+            ns[f"_dm_d{i}"] = info.default
+            value = f"_dm_d{i}"
+        elif info.default_factory is not None:
+            ns[f"_dm_f{i}"] = info.default_factory
+            value = f"_dm_f{i}()"
+        else:
+            value = ""
+        if info.init:
+            if info.default is not MISSING:
+                params.append(f"{name}=_dm_d{i}")
+                value = name
+            elif info.default_factory is not None:
+                params.append(f"{name}=_dm_MISSING")
+                value = f"{value} if {name} is _dm_MISSING else {name}"
+            else:
+                params.append(name)
+                value = name
+        if value:
+            lines.append(f"    _dm_d[{name!r}] = {value}")
+    signature = f"self, *, {', '.join(params)}" if params else "self"
+    source = "\n".join(
+        [
+            f"def __init__({signature}):",
+            "    _dm_d = self.__dict__",
+            *lines,
+            "    self._dm_src = None",
+        ]
+    )
+    function = _exec(source, ns, "__init__")
+    function.__qualname__ = f"{meta.model.__qualname__}.__init__"
+    function.__doc__ = f"Create a {meta.name} (keyword arguments only)."
+    return function
+
+
+def _generate_decode(meta: ModelMeta) -> Callable[[Mapping[str, Any]], Any]:
+    from decimal import Decimal
+
+    ns: dict[str, Any] = {
+        "_dm_new": object.__new__,
+        "_dm_cls": meta.model,
+        "_dm_Decimal": Decimal,
+        "_dm_careful": lambda item: decode_carefully(meta, item),
+    }
+    lines = [
+        "def _dm_decode(_dm_item):",
+        "    _dm_obj = _dm_new(_dm_cls)",
+        "    _dm_d = _dm_obj.__dict__",
+        "    try:",
+    ]
+    for i, info in enumerate(meta.fields.values()):
+        ns[f"_dm_c{i}"] = info.codec.decode
+        template = _DECODE_EXPR.get(info.codec.kind, f"_dm_c{i}({{v}})")
+        expr = template.format(v="_dm_v")
+        if info.codec.optional:
+            expr = f"None if 'NULL' in _dm_v else {expr}"
+        lines += [
+            f"        _dm_v = _dm_item.get({info.stored!r})",
+            "        if _dm_v is not None:",
+            f"            _dm_d[{info.name!r}] = {expr}",
+        ]
+        missing = _missing_expr(info, ns, i)
+        if missing is not None:
+            lines += ["        else:", f"            _dm_d[{info.name!r}] = {missing}"]
+    lines += [
+        "        pass",
+        "    except Exception:",
+        "        return _dm_careful(_dm_item)",
+        "    _dm_obj._dm_src = _dm_item",
+        "    return _dm_obj",
+    ]
+    return _exec("\n".join(lines), ns, "_dm_decode")
+
+
+def _missing_expr(info: FieldInfo, ns: dict[str, Any], i: int) -> str | None:
+    if info.default is not MISSING:
+        ns[f"_dm_m{i}"] = info.default
+        return f"_dm_m{i}"
+    if info.missing is None:
+        return None
+    ns[f"_dm_m{i}"] = info.missing
+    return f"_dm_m{i}()"
+
+
+def decode_carefully(meta: ModelMeta, item: Mapping[str, Any]) -> Any:
+    """The reference decoder: same result as the generated one, precise errors on bad items."""
+    if not isinstance(item, Mapping):
+        raise ValidationError(
+            f"an item must be a dict of AttributeValues, not {type(item).__name__}", path=""
+        )
+    obj: Any = object.__new__(meta.model)
+    values = obj.__dict__
+    for info in meta.fields.values():
+        av = item.get(info.stored)
+        if av is None:
+            if info.missing is not None:
+                values[info.name] = info.missing()
+            continue
+        try:
+            values[info.name] = info.codec.decode(av)
+        except ValidationError as exc:
+            raise ValidationError(exc.message, path=f".{info.name}{exc.path or ''}") from None
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+            raise ValidationError(
+                f"cannot decode the stored value {str(av)[:40]}", path=f".{info.name}"
+            ) from None
+    obj._dm_src = item
+    return obj
+
+
+def _generate_encode(meta: ModelMeta) -> Callable[[Any, int], dict[str, Any]]:
+    infos = list(meta.fields.values())
+    ns: dict[str, Any] = {
+        "_dm_MISSING": MISSING,
+        "ValidationError": ValidationError,
+        "_dm_fail": lambda i, exc: _encode_error(infos[i], exc),
+        "_dm_unset": lambda i: _unset_error(infos[i]),
+        "_dm_none": lambda i: _none_error(infos[i]),
+    }
+    lines = [
+        "def _dm_encode(_dm_obj, _dm_depth):",
+        "    _dm_d = _dm_obj.__dict__",
+        "    _dm_item = {}",
+        "    _dm_i = 0",
+        "    try:",
+    ]
+    for i, info in enumerate(infos):
+        ns[f"_dm_e{i}"] = info.codec.encode
+        stamped = info.role in _STAMPED_ROLES
+        value = f"_dm_e{i}(_dm_v, _dm_depth)"
+        if info.codec.kind == "str":
+            value = f"{{'S': _dm_v}} if type(_dm_v) is str else {value}"
+        lines += [
+            f"        _dm_i = {i}",
+            f"        _dm_v = _dm_d.get({info.name!r}, _dm_MISSING)",
+            "        if _dm_v is _dm_MISSING:",
+            "            pass"
+            if stamped or info.codec.optional
+            else "            raise _dm_unset(_dm_i)",
+            "        elif _dm_v is None:",
+            "            pass" if info.codec.optional else "            raise _dm_none(_dm_i)",
+        ]
+        if info.omit_empty or info.codec.kind == "set":
+            lines += ["        elif not _dm_v:", "            pass"]
+        lines += ["        else:", f"            _dm_item[{info.stored!r}] = {value}"]
+    lines += [
+        "        pass",
+        "    except ValidationError as exc:",
+        "        raise _dm_fail(_dm_i, exc) from None",
+        "    return _dm_item",
+    ]
+    return _exec("\n".join(lines), ns, "_dm_encode")
+
+
+def _encode_error(info: FieldInfo, exc: ValidationError) -> ValidationError:
+    return type(exc)(exc.message, path=f".{info.name}{exc.path or ''}")
+
+
+def _unset_error(info: FieldInfo) -> ValidationError:
+    if info.key is not None:
+        return MissingPrimaryKey("part of the primary key and not set", path="")
+    return ValidationError("required field is not set", path="")
+
+
+def _none_error(info: FieldInfo) -> ValidationError:
+    cls = MissingPrimaryKey if info.key is not None else ValidationError
+    return cls("is None but the field is not optional (annotate it X | None)", path="")
