@@ -1,0 +1,307 @@
+"""Pages and the pagination loops behind queries and scans.
+
+The loops are written once for every reader: one request per page and segment, the deadline
+checked before each request, items capped at the reader's limit (the cursor then resumes right
+after the last item delivered), and parallel scans run by a few worker threads feeding a small
+bounded queue, so memory stays constant however large the table is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from dynamorm._core.errors import DeadlineExceeded
+from dynamorm._orm._cursor import CursorCodec, Key, State
+from dynamorm._orm.results import Capacity
+
+if TYPE_CHECKING:
+    from dynamorm._orm.base import DBBase
+
+M = TypeVar("M")
+
+MAX_WORKERS = 16
+"""Threads a parallel scan uses at most (segments beyond that wait for a free worker)."""
+
+_POLL = 0.05  # seconds a worker waits on the full queue before checking for a stop
+
+
+class Page(Generic[M]):
+    """One page of a query or scan.
+
+    ``items`` are model instances; ``cursor`` resumes after this page (None when there is no
+    more); ``consumed`` is the capacity the page's request(s) used; ``count`` and
+    ``scanned_count`` are DynamoDB's counts of items matched and evaluated. A filtered page may
+    hold fewer items than its limit, even none, and still have a cursor.
+    """
+
+    __slots__ = ("consumed", "count", "cursor", "items", "scanned_count")
+
+    def __init__(
+        self,
+        items: list[M],
+        cursor: str | None,
+        consumed: Capacity,
+        count: int,
+        scanned_count: int,
+    ) -> None:
+        self.items = items
+        self.cursor = cursor
+        self.consumed = consumed
+        self.count = count
+        self.scanned_count = scanned_count
+
+    def __iter__(self) -> Iterator[M]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        more = ", more" if self.cursor else ""
+        return f"Page({len(self.items)} items, scanned {self.scanned_count}{more}, {self.consumed})"
+
+
+class Plan(Generic[M]):
+    """A query or scan ready to send page by page: its fixed payload and how to read results."""
+
+    __slots__ = ("codec", "counting", "decode", "filtered", "operation", "payload", "what")
+
+    def __init__(
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        codec: CursorCodec,
+        decode: Callable[[dict[str, Any]], M],
+        filtered: bool,
+        counting: bool,
+        what: str,
+    ) -> None:
+        self.operation = operation
+        self.payload = payload
+        self.codec = codec
+        self.decode = decode
+        self.filtered = filtered
+        self.counting = counting
+        self.what = what
+
+
+class _Fetched(Generic[M]):
+    __slots__ = ("consumed", "count", "items", "last_key", "raw", "scanned")
+
+    def __init__(self, response: dict[str, Any], decode: Callable[[dict[str, Any]], M]) -> None:
+        self.raw: list[dict[str, Any]] = response.get("Items", [])
+        self.items = [decode(item) for item in self.raw]
+        self.last_key: Key | None = response.get("LastEvaluatedKey") or None
+        self.count: int = response.get("Count", len(self.raw))
+        self.scanned: int = response.get("ScannedCount", self.count)
+        self.consumed = Capacity()
+
+
+def _fetch(
+    db: DBBase, plan: Plan[M], segment: int, start: Key | None, limit: int | None
+) -> _Fetched[M]:
+    payload = dict(plan.payload)
+    if plan.codec.segments > 1:
+        payload["Segment"] = segment
+        payload["TotalSegments"] = plan.codec.segments
+    if limit is not None:
+        payload["Limit"] = limit
+    if start is not None:
+        payload["ExclusiveStartKey"] = start
+    response = db.client.call(plan.operation, payload)
+    fetched = _Fetched(response, plan.decode)
+    fetched.consumed = db._account(response, "read")
+    return fetched
+
+
+def _segment(
+    db: DBBase,
+    plan: Plan[M],
+    segment: int,
+    start: Key | None,
+    want: Callable[[], int | None],
+    *,
+    max_pages: int | None,
+) -> Iterator[_Fetched[M]]:
+    """The pages of one segment from ``start``, one request each, within the deadline."""
+    pages = 0
+    while True:
+        remaining = db.client.remaining()
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExceeded(
+                f"the deadline passed before page {pages + 1} could be requested"
+            )
+        fetched = _fetch(db, plan, segment, start, want())
+        yield fetched
+        pages += 1
+        if fetched.last_key is None or pages == max_pages:
+            return
+        start = fetched.last_key
+
+
+def _sources(
+    db: DBBase,
+    plan: Plan[M],
+    state: State,
+    want: Callable[[], int | None],
+    max_pages: int | None = None,
+) -> Generator[tuple[int, _Fetched[M]]]:
+    """``(segment, page)`` for every pending segment; in parallel when there are several."""
+    starts = sorted(state.items())
+    if len(starts) == 1:
+        ((segment, start),) = starts
+        for fetched in _segment(db, plan, segment, start, want, max_pages=max_pages):
+            yield segment, fetched
+        return
+    yield from _parallel(db, plan, starts, want, max_pages)
+
+
+def _parallel(
+    db: DBBase,
+    plan: Plan[M],
+    starts: list[tuple[int, Key | None]],
+    want: Callable[[], int | None],
+    max_pages: int | None,
+) -> Iterator[tuple[int, _Fetched[M]]]:
+    """Worker threads fetch segments into a bounded queue; pages come out as they arrive.
+
+    A worker's error is raised here (the other workers stop); so is closing this generator.
+    """
+    import queue
+    import threading
+
+    workers = min(len(starts), MAX_WORKERS)
+    pending = list(reversed(starts))
+    lock = threading.Lock()
+    results: queue.Queue[tuple[int, _Fetched[M]] | BaseException | None] = queue.Queue(workers)
+    stop = threading.Event()
+
+    def put(result: tuple[int, _Fetched[M]] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(result, timeout=_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    if not pending:
+                        break
+                    segment, start = pending.pop()
+                for fetched in _segment(db, plan, segment, start, want, max_pages=max_pages):
+                    if not put((segment, fetched)):
+                        return
+        except Exception as exc:
+            put(exc)
+            return
+        put(None)
+
+    for n in range(workers):
+        threading.Thread(target=work, name=f"dynamorm-scan-{n}", daemon=True).start()
+    try:
+        finished = 0
+        while finished < workers:
+            result = results.get()
+            if result is None:
+                finished += 1
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                yield result
+    finally:
+        stop.set()
+
+
+def _advance(
+    plan: Plan[M], state: State, segment: int, fetched: _Fetched[M], keep: int | None
+) -> list[M]:
+    """Record a segment's progress in ``state``; return the page's items (the first ``keep``)."""
+    items = fetched.items
+    if keep is not None and keep < len(items):
+        names = plan.codec.key_names
+        last = fetched.raw[keep - 1]
+        state[segment] = {name: last[name] for name in names}
+        return items[:keep]
+    if fetched.last_key is None:
+        state.pop(segment, None)
+    else:
+        state[segment] = fetched.last_key
+    return items
+
+
+def _annotate(exc: DeadlineExceeded, plan: Plan[Any], cursor: str | None, progress: str) -> None:
+    resume = "; exc.cursor resumes after them" if cursor else ""
+    exc.message = f"{exc.message}; {plan.what}: {progress} before the deadline{resume}"
+    exc.args = (exc.message,)
+    exc.cursor = cursor
+
+
+def iterate(
+    db: DBBase,
+    plan: Plan[M],
+    state: State,
+    *,
+    max_items: int | None,
+    page_size: int | None,
+) -> Iterator[Page[M]]:
+    """Every page from ``state`` on, lazily, until done or ``max_items`` items (or counted)."""
+    delivered = 0
+    pages = 0
+
+    def want() -> int | None:
+        if max_items is None or plan.filtered:
+            return page_size
+        left = max(max_items - delivered, 1)
+        return left if page_size is None else min(page_size, left)
+
+    source = _sources(db, plan, state, want)
+    try:
+        for segment, fetched in source:
+            keep = None
+            if max_items is not None and not plan.counting:
+                keep = max_items - delivered
+            items = _advance(plan, state, segment, fetched, keep)
+            delivered += fetched.count if plan.counting else len(items)
+            pages += 1
+            page = Page(
+                items, plan.codec.encode(state), fetched.consumed, fetched.count, fetched.scanned
+            )
+            yield page
+            if max_items is not None and delivered >= max_items:
+                return
+    except DeadlineExceeded as exc:
+        noun = "counted" if plan.counting else "delivered"
+        _annotate(
+            exc, plan, plan.codec.encode(state), f"{pages} page(s), {delivered} item(s) {noun}"
+        )
+        raise
+    finally:
+        source.close()
+
+
+def one_page(db: DBBase, plan: Plan[M], state: State, limit: int | None) -> Page[M]:
+    """One request per pending segment (concurrently for several), merged into one page."""
+    before = plan.codec.encode(state)
+    fetched: dict[int, _Fetched[M]] = {}
+    try:
+        for segment, result in _sources(db, plan, state, lambda: limit, max_pages=1):
+            fetched[segment] = result
+    except DeadlineExceeded as exc:
+        _annotate(exc, plan, before, "no page delivered")
+        raise
+    items: list[M] = []
+    consumed = Capacity()
+    count = scanned = 0
+    for segment in sorted(fetched):
+        result = fetched[segment]
+        items += _advance(plan, state, segment, result, None)
+        consumed = consumed + result.consumed
+        count += result.count
+        scanned += result.scanned
+    return Page(items, plan.codec.encode(state), consumed, count, scanned)
