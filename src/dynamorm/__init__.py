@@ -2,6 +2,7 @@
 
 from dynamorm._core.errors import (
     AccessDenied,
+    AssumeRoleFailed,
     ChecksumMismatch,
     ConditionFailed,
     ConfigurationError,
@@ -12,6 +13,7 @@ from dynamorm._core.errors import (
     EndpointUnreachable,
     ExpiredToken,
     IdempotentParameterMismatch,
+    InvalidCursor,
     InvalidModel,
     InvalidOperator,
     ItemCollectionSizeLimitExceeded,
@@ -19,6 +21,7 @@ from dynamorm._core.errors import (
     LocalEngineFailed,
     LocalEngineUnavailable,
     MissingPrimaryKey,
+    MultipleResults,
     NotFound,
     ProtocolError,
     ReadTimeout,
@@ -33,8 +36,10 @@ from dynamorm._core.errors import (
     TransactionInProgress,
     TransportError,
     UnknownOperation,
+    UnknownPartner,
     ValidationError,
 )
+from dynamorm._core.expressions import Condition, Path, Size, UpdateAction
 from dynamorm._core.protocol import VERSION as __version__
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._io.client import Client
@@ -46,17 +51,35 @@ from dynamorm._io.credentials import (
     StaticProvider,
 )
 from dynamorm._io.transport import HTTPTransport, Request, Response, Transport
+from dynamorm._orm._pages import Page
 from dynamorm._orm.db import DB
+from dynamorm._orm.model import GSI, LSI, Attr, Converter, Model, field
+from dynamorm._orm.query import Query, Scan
+from dynamorm._orm.results import Capacity
+from dynamorm._orm.tables import TableReport
+from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
+from dynamorm._runtime.context import (
+    PartnerLogFilter,
+    credentials_deadline,
+    current_partner,
+    mask_partner_id,
+    partner_context,
+)
 
 __all__ = [
     "DB",
     "AccessDenied",
+    "AssumeRoleFailed",
+    "Attr",
     "BotocoreChainProvider",
+    "Capacity",
     "ChecksumMismatch",
     "Client",
+    "Condition",
     "ConditionFailed",
     "ConfigurationError",
     "ConnectionReset",
+    "Converter",
     "Credentials",
     "CredentialsError",
     "CredentialsProvider",
@@ -65,27 +88,42 @@ __all__ = [
     "EndpointUnreachable",
     "EnvironmentProvider",
     "ExpiredToken",
+    "GSI",
     "HTTPTransport",
     "IdempotentParameterMismatch",
+    "InvalidCursor",
     "InvalidModel",
     "InvalidOperator",
     "ItemCollectionSizeLimitExceeded",
+    "LSI",
     "LimitExceeded",
     "LocalEngineFailed",
     "LocalEngineUnavailable",
     "MissingPrimaryKey",
+    "Model",
+    "MultiAccount",
+    "MultipleResults",
     "NotFound",
+    "Page",
+    "PartnerAccount",
+    "PartnerDB",
+    "PartnerLogFilter",
+    "Path",
     "ProtocolError",
+    "Query",
     "ReadTimeout",
     "Request",
     "RequestValidationFailed",
     "ResourceInUse",
     "Response",
     "RetryPolicy",
+    "Scan",
     "ServiceError",
     "ServiceUnavailable",
+    "Size",
     "StaticProvider",
     "TableNotFound",
+    "TableReport",
     "Throttled",
     "TransactionCanceled",
     "TransactionConflict",
@@ -93,6 +131,13 @@ __all__ = [
     "Transport",
     "TransportError",
     "UnknownOperation",
+    "UnknownPartner",
+    "UpdateAction",
     "ValidationError",
     "__version__",
+    "credentials_deadline",
+    "current_partner",
+    "field",
+    "mask_partner_id",
+    "partner_context",
 ]
