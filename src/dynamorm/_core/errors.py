@@ -295,6 +295,7 @@ class CanceledAction:
         index: int,
         action: str,
         target: Any,
+        *,
         code: str,
         message: str,
         item: dict[str, Any] | None,
