@@ -7,11 +7,14 @@ each built on :class:`DBBase`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.results import Capacity
+from dynamorm._orm.writes import utc_now
 
 if TYPE_CHECKING:
     from dynamorm._io.client import Client
@@ -24,8 +27,11 @@ class DBBase:
     region: str
     table_prefix: str
     cursor_secret: bytes | None
+    clock: Callable[[], datetime]
+    """Returns the aware UTC time that lifecycle fields are stamped with (replace it in tests)."""
 
     def _init_base(self) -> None:
+        self.clock = utc_now
         self._capacity = Capacity()
         self._capacity_lock = threading.Lock()
 

@@ -2,8 +2,313 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from dynamorm._core.errors import (
+    CanceledAction,
+    TransactionCanceled,
+    ValidationError,
+)
+from dynamorm._core.expressions import Condition, UpdateAction
 from dynamorm._orm.base import DBBase
+from dynamorm._orm.keys import Key, M, describe, freeze_key
+from dynamorm._orm.meta import ModelMeta
+from dynamorm._orm.results import Capacity
+from dynamorm._orm.writes import (
+    WritePlan,
+    plan_check,
+    plan_create,
+    plan_delete,
+    plan_put,
+    plan_save,
+    plan_update,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    from dynamorm._orm.model import Model
+
+MAX_TRANSACTION_ACTIONS = 100
+"""DynamoDB's limit on the actions of one TransactWriteItems or TransactGetItems request."""
+
+T = TypeVar("T")
+
+
+class ItemList(list[T], Generic[T]):
+    """A list of results that also carries the ``consumed`` capacity of the request."""
+
+    consumed: Capacity
+
+    def __init__(self, items: Sequence[T], consumed: Capacity) -> None:
+        super().__init__(items)
+        self.consumed = consumed
+
+
+class Transaction:
+    """Writes committed together, atomically, when the ``with`` block exits without an error.
+
+    Up to 100 actions across tables, one per item; a mistake (the 101st action, a second
+    action on the same item, an invalid value) raises where the action is added, before
+    anything is sent. The commit carries a ClientRequestToken, so its retries (transaction
+    conflicts, throttling, lost responses) are applied at most once. After the commit the
+    instances get their new ``updated_at``/``created_at``/version; ``consumed`` holds the
+    capacity used.
+    """
+
+    def __init__(self, db: DBBase, token: str | None = None) -> None:
+        self._db = db
+        if token is None:
+            import uuid
+
+            token = str(uuid.uuid4())
+        elif not isinstance(token, str) or not 1 <= len(token) <= 36:
+            raise ValidationError(
+                f"a transaction token is a str of 1 to 36 characters, got {token!r}"
+            )
+        self.token = token
+        self._now = db.clock()
+        self._plans: list[WritePlan] = []
+        self._keys: set[tuple[str, Any]] = set()
+        self._state = "open"
+        self.consumed: Capacity | None = None
+
+    def create(self, obj: Model, *, condition: Condition | None = None) -> None:
+        """Add a conditional create (fails the transaction if the item exists)."""
+        meta = self._meta(obj)
+        self._add(plan_create(meta, self._table(meta), obj, self._now, condition=condition))
+
+    def put(
+        self, obj: Model, *, condition: Condition | None = None, check_version: bool = True
+    ) -> None:
+        """Add an upsert of the instance's declared fields (as ``db.put``)."""
+        meta = self._meta(obj)
+        plan = plan_put(
+            meta,
+            self._table(meta),
+            obj,
+            self._now,
+            condition=condition,
+            check_version=check_version,
+        )
+        self._add(plan)
+
+    def update(
+        self,
+        target: Model | Key[Any],
+        *actions: UpdateAction,
+        condition: Condition | None = None,
+        check_version: bool = True,
+    ) -> None:
+        """Add an update of an existing item (as ``db.update``). DynamoDB returns no values in
+        a transaction, so on an instance the attributes the actions wrote become unset."""
+        meta = self._meta(target)
+        plan = plan_update(
+            meta,
+            self._table(meta),
+            target,
+            actions,
+            self._now,
+            condition=condition,
+            check_version=check_version,
+        )
+        self._add(plan)
+
+    def save(self, obj: Model, *, condition: Condition | None = None) -> None:
+        """Add the instance's changes (as ``db.save``); nothing is added if nothing changed."""
+        meta = self._meta(obj)
+        plan = plan_save(meta, self._table(meta), obj, self._now, condition=condition)
+        if plan is not None:
+            self._add(plan)
+
+    def delete(
+        self,
+        target: Model | Key[Any],
+        *,
+        condition: Condition | None = None,
+        check_version: bool = True,
+    ) -> None:
+        """Add a delete (as ``db.delete``)."""
+        meta = self._meta(target)
+        plan = plan_delete(
+            meta, self._table(meta), target, condition=condition, check_version=check_version
+        )
+        self._add(plan)
+
+    def check(
+        self,
+        target: Model | Key[Any],
+        condition: Condition | None = None,
+        *,
+        check_version: bool = True,
+    ) -> None:
+        """Add a condition on an item that is not written; on an instance its version is
+        checked too (unless ``check_version=False``)."""
+        meta = self._meta(target)
+        plan = plan_check(
+            meta, self._table(meta), target, condition=condition, check_version=check_version
+        )
+        self._add(plan)
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._state = "abandoned"
+            return
+        self._commit()
+
+    def __repr__(self) -> str:
+        return f"Transaction({len(self._plans)} actions, {self._state}, token={self.token!r})"
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _meta(self, target: object) -> ModelMeta:
+        if self._state != "open":
+            raise ValidationError(f"this transaction is {self._state}; start a new one")
+        meta, _, _ = resolve(target)
+        return meta
+
+    def _table(self, meta: ModelMeta) -> str:
+        return self._db._table(meta)
+
+    def _add(self, plan: WritePlan) -> None:
+        if len(self._plans) >= MAX_TRANSACTION_ACTIONS:
+            raise ValidationError(
+                f"a transaction holds at most {MAX_TRANSACTION_ACTIONS} actions; "
+                f"{plan.kind}({plan.describe()}) would be action {len(self._plans) + 1} "
+                "(nothing was sent; split the work into transactions yourself if atomicity "
+                "across them is not needed)"
+            )
+        identity = (plan.body["TableName"], freeze_key(plan.key))
+        if identity in self._keys:
+            raise ValidationError(
+                f"{plan.describe()} already has an action in this transaction; DynamoDB "
+                "allows one action per item (combine them into one update)"
+            )
+        self._keys.add(identity)
+        self._plans.append(plan)
+
+    def _commit(self) -> None:
+        plans = self._plans
+        if not plans:
+            self._state = "committed"
+            return
+        self._state = "failed"  # until DynamoDB confirms the commit
+        payload = {
+            "TransactItems": [plan.transact_item() for plan in plans],
+            "ClientRequestToken": self.token,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        try:
+            response = self._db.client.call("TransactWriteItems", payload)
+        except TransactionCanceled as exc:
+            self._state = "canceled"
+            raise _explained(exc, plans) from None
+        self._state = "committed"
+        self.consumed = self._db._account(response, "write")
+        for plan in plans:
+            plan.succeeded()
+
+
+def _explained(exc: TransactionCanceled, plans: list[WritePlan]) -> TransactionCanceled:
+    """Map the cancellation reasons to the actions and their items."""
+    lines = []
+    for index, (plan, reason) in enumerate(zip(plans, exc.reasons, strict=False)):
+        code = str(reason.get("Code") or "None")
+        if code == "None":
+            continue
+        item = reason.get("Item")
+        message = str(reason.get("Message") or "")
+        error = plan.failure(item) if code == "ConditionalCheckFailed" else None
+        exc.failures.append(
+            CanceledAction(
+                index, plan.kind, plan.target, code=code, message=message, item=item, error=error
+            )
+        )
+        if error is not None:
+            lines.append(f"action {index} ({plan.kind}): {type(error).__name__}: {error}")
+        else:
+            detail = f"{code}: {message}" if message else code
+            lines.append(f"action {index} ({plan.kind} {plan.describe()}): {detail}")
+    if lines:
+        exc.message = f"transaction canceled: {'; '.join(lines)}"
+        exc.args = (exc.message,)
+    return exc
 
 
 class TransactionMixin(DBBase):
     """The transaction, transact_get methods of ``DB``."""
+
+    def transaction(self, *, token: str | None = None) -> Transaction:
+        """A write transaction: ``with db.transaction() as tx: tx.create(a); tx.update(b, ...)``.
+
+        ``token`` is the ClientRequestToken (default: a new UUID); reuse one to make a retried
+        commit idempotent across invocations (DynamoDB remembers it for 10 minutes).
+        """
+        return Transaction(self, token)
+
+    @overload
+    def transact_get(
+        self, targets: Sequence[Key[M] | M | tuple[type[M], Mapping[str, Any]]]
+    ) -> ItemList[M | None]: ...
+    @overload
+    def transact_get(  # pyright: ignore[reportOverlappingOverload]  # mypy needs it for mixes
+        self, targets: Sequence[Key[Any] | Model | tuple[type[Model], Mapping[str, Any]]]
+    ) -> ItemList[Any]: ...
+    def transact_get(
+        self, targets: Sequence[Key[Any] | Model | tuple[type[Model], Mapping[str, Any]]]
+    ) -> ItemList[Any]:
+        """Read up to 100 items in one consistent snapshot; None for a missing item.
+
+        Targets are keys (``dynamorm.key(...)``), instances or ``(Model, {key values})``;
+        with several models the result is typed ``ItemList[Any]``.
+        """
+        keys = [_as_key(t) for t in targets]
+        if not 1 <= len(keys) <= MAX_TRANSACTION_ACTIONS:
+            raise ValidationError(
+                f"transact_get() takes 1 to {MAX_TRANSACTION_ACTIONS} keys, got {len(keys)}"
+            )
+        seen: set[tuple[str, Any]] = set()
+        entries = []
+        for meta, key_item in keys:
+            table = self._table(meta)
+            identity = (table, freeze_key(key_item))
+            if identity in seen:
+                raise ValidationError(
+                    f"{describe(meta, key_item)} is listed twice; DynamoDB allows one read "
+                    "per item in a transaction"
+                )
+            seen.add(identity)
+            entries.append({"Get": {"TableName": table, "Key": key_item}})
+        response = self.client.call(
+            "TransactGetItems", {"TransactItems": entries, "ReturnConsumedCapacity": "TOTAL"}
+        )
+        capacity = self._account(response, "read")
+        out: list[Any] = []
+        for (meta, _), result in zip(keys, response.get("Responses", []), strict=True):
+            item = result.get("Item")
+            out.append(None if item is None else meta.from_item(item))
+        return ItemList(out, capacity)
+
+
+def _as_key(target: object) -> tuple[ModelMeta, Any]:
+    if isinstance(target, tuple):
+        if len(target) != 2 or not isinstance(target[1], Mapping):
+            raise ValidationError(
+                f"a transact_get() target is a key, an instance or (Model, {{key values}}), "
+                f"got {target!r}"
+            )
+        target = Key(target[0], target[1])
+    meta, _, key_item = resolve(target)
+    return meta, key_item

@@ -1,0 +1,65 @@
+"""``key(Payment, merchant_id=..., payment_id=...)``: name an item without an instance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from dynamorm._core.errors import ConfigurationError
+from dynamorm._orm.meta import Item, ModelMeta
+
+if TYPE_CHECKING:
+    from dynamorm._orm.model import Model
+
+M = TypeVar("M", bound="Model")
+
+
+class Key(Generic[M]):
+    """The primary key of one ``M`` item, validated and encoded when it is built.
+
+    Pass it where an instance is accepted to address an item you have not loaded:
+    ``db.get(k)``, ``db.update(k, ...)``, ``db.delete(k)``, ``tx.check(k, ...)``,
+    ``db.transact_get([k])``. Keys compare and hash by model and value.
+    """
+
+    __slots__ = ("__weakref__", "item", "meta", "model", "values")
+
+    def __init__(self, model: type[M], values: Mapping[str, Any]) -> None:
+        meta = getattr(model, "__meta__", None)
+        if not isinstance(meta, ModelMeta):
+            raise ConfigurationError(f"key() needs a Model class, got {model!r}")
+        meta.require_table()
+        self.model = model
+        self.meta = meta
+        self.item: Item = meta.key_from(values)
+        self.values: dict[str, Any] = {f.name: values[f.name] for f in meta.key_fields}
+
+    def __repr__(self) -> str:
+        return f"Key({describe(self.meta, self.item)})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Key):
+            return NotImplemented
+        return self.model is other.model and self.item == other.item
+
+    def __hash__(self) -> int:
+        return hash((self.model, freeze_key(self.item)))
+
+
+def key(model: type[M], /, **values: Any) -> Key[M]:
+    """The key of one item of ``model``: ``key(Payment, merchant_id="m1", payment_id="p1")``."""
+    return Key(model, values)
+
+
+def freeze_key(item: Item) -> tuple[tuple[str, str, Any], ...]:
+    """A hashable form of an encoded key (each attribute is a single S, N or B value)."""
+    return tuple(sorted((name, *next(iter(av.items()))) for name, av in item.items()))
+
+
+def describe(meta: ModelMeta, key_item: Item) -> str:
+    """``Payment(merchant_id='m1', payment_id='p1')`` for messages."""
+    parts = []
+    for info in meta.key_fields:
+        av = key_item.get(info.stored)
+        parts.append(f"{info.name}={info.decode(av)!r}" if av is not None else f"{info.name}=?")
+    return f"{meta.name}({', '.join(parts)})"
