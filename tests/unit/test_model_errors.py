@@ -330,3 +330,17 @@ def test_items_must_be_mappings() -> None:
         ValidationError, match="an item must be a dict of AttributeValues, not list"
     ):
         Card.from_item([])  # type: ignore[arg-type]
+
+
+def test_empty_index_key_is_refused_naming_the_field_and_index() -> None:
+    class Order(Model, table="orders"):
+        order_id: Attr[str] = field(pk=True)
+        status: Attr[str] = field(default="", index=GSI("by-status", pk=True))
+        region: Attr[str | None] = field(default=None, index=GSI("by-region", pk=True))
+
+    with pytest.raises(ValidationError, match=r"Order\.status is a key of index 'by-status'"):
+        Order(order_id="o1").to_item()
+    assert "region" not in Order(order_id="o1", status="new").to_item()
+    too_long = "x" * 2049
+    with pytest.raises(ValidationError, match="2048-byte partition key limit"):
+        Order(order_id="o1", status=too_long).to_item()

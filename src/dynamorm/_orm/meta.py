@@ -361,6 +361,21 @@ class ModelMeta:
         """Local secondary indexes, in declaration order."""
         return tuple(i for i in self.indexes.values() if i.kind == "LSI")
 
+    @property
+    def index_keys(self) -> tuple[tuple[FieldInfo, str], ...]:
+        """``(field, index name)`` for every index key field that is not a table key field."""
+        cached: tuple[tuple[FieldInfo, str], ...] | None = self.__dict__.get("_index_keys")
+        if cached is None:
+            table_keys = {id(f) for f in self.key_fields}
+            cached = tuple(
+                (info, index.name)
+                for index in self.indexes.values()
+                for info in (index.pk, index.sk)
+                if info is not None and id(info) not in table_keys
+            )
+            self.__dict__["_index_keys"] = cached
+        return cached
+
     def require_table(self) -> str:
         """The logical table name; raises ``InvalidModel`` for models without ``table=``."""
         if self.table is None:
@@ -383,6 +398,10 @@ class ModelMeta:
             raise _named(exc, self.name) from None
         for info in self.key_fields:
             _check_key(info, item.get(info.stored))
+        for info, index in self.index_keys:
+            av = item.get(info.stored)
+            if av is not None:
+                _check_key(info, av, index=index)
         extras = self.extras(obj)
         if extras:
             item = {**extras, **item}
@@ -511,7 +530,7 @@ def _same(info: FieldInfo, av: AV | None, value: Any) -> bool:
         return False
 
 
-def _check_key(info: FieldInfo, av: AV | None) -> None:
+def _check_key(info: FieldInfo, av: AV | None, *, index: str | None = None) -> None:
     if av is None:
         raise MissingPrimaryKey(
             f"{info.where} is part of the primary key and is not set", path=info.where
@@ -523,6 +542,12 @@ def _check_key(info: FieldInfo, av: AV | None) -> None:
         size = len(av["B"]) * 3 // 4 - av["B"].count("=")
     else:
         return
+    if size == 0 and index is not None:
+        raise ValidationError(
+            f"{info.where} is a key of index {index!r} and cannot be empty; declare it "
+            "optional and leave it None to keep the item out of the index",
+            path=info.where,
+        )
     if size == 0:
         raise MissingPrimaryKey(
             f"{info.where} is a key attribute and cannot be empty", path=info.where
