@@ -2,7 +2,11 @@
 
 from dynamorm._core.errors import (
     AccessDenied,
+    AlreadyExists,
     AssumeRoleFailed,
+    BatchDeadlineExceeded,
+    BatchIncomplete,
+    CanceledAction,
     ChecksumMismatch,
     ConditionFailed,
     ConfigurationError,
@@ -38,6 +42,7 @@ from dynamorm._core.errors import (
     UnknownOperation,
     UnknownPartner,
     ValidationError,
+    VersionConflict,
 )
 from dynamorm._core.expressions import Condition, Path, Size, UpdateAction
 from dynamorm._core.protocol import VERSION as __version__
@@ -52,11 +57,16 @@ from dynamorm._io.credentials import (
 )
 from dynamorm._io.transport import HTTPTransport, Request, Response, Transport
 from dynamorm._orm._pages import Page
+from dynamorm._orm.batch import BatchGetResult
+from dynamorm._orm.batch_write import BatchWriter, WriteRequest
+from dynamorm._orm.crud import consumed_capacity
 from dynamorm._orm.db import DB
+from dynamorm._orm.keys import Key, key
 from dynamorm._orm.model import GSI, LSI, Attr, Converter, Model, field
 from dynamorm._orm.query import Query, Scan
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.tables import TableReport
+from dynamorm._orm.transaction import ItemList, Transaction
 from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
 from dynamorm._runtime.context import (
     PartnerLogFilter,
@@ -69,9 +79,15 @@ from dynamorm._runtime.context import (
 __all__ = [
     "DB",
     "AccessDenied",
+    "AlreadyExists",
     "AssumeRoleFailed",
     "Attr",
+    "BatchDeadlineExceeded",
+    "BatchGetResult",
+    "BatchIncomplete",
+    "BatchWriter",
     "BotocoreChainProvider",
+    "CanceledAction",
     "Capacity",
     "ChecksumMismatch",
     "Client",
@@ -95,6 +111,8 @@ __all__ = [
     "InvalidModel",
     "InvalidOperator",
     "ItemCollectionSizeLimitExceeded",
+    "ItemList",
+    "Key",
     "LSI",
     "LimitExceeded",
     "LocalEngineFailed",
@@ -125,6 +143,7 @@ __all__ = [
     "TableNotFound",
     "TableReport",
     "Throttled",
+    "Transaction",
     "TransactionCanceled",
     "TransactionConflict",
     "TransactionInProgress",
@@ -134,10 +153,14 @@ __all__ = [
     "UnknownPartner",
     "UpdateAction",
     "ValidationError",
+    "VersionConflict",
+    "WriteRequest",
     "__version__",
+    "consumed_capacity",
     "credentials_deadline",
     "current_partner",
     "field",
+    "key",
     "mask_partner_id",
     "partner_context",
 ]
