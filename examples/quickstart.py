@@ -72,10 +72,8 @@ def run(db: DB) -> list[str]:
     try:
         db.update(stale, Payment.amount.add(50))
     except VersionConflict as exc:
-        current = exc.current
-        out.append(
-            f"stale update -> VersionConflict (stored version {getattr(current, 'version', '?')})"
-        )
+        stored = exc.current.version if isinstance(exc.current, Payment) else "?"
+        out.append(f"stale update -> VersionConflict (stored version is {stored})")
 
     try:
         db.update(p1, Payment.amount.add(-10_000), condition=Payment.amount >= 10_000)
