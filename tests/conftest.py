@@ -31,7 +31,7 @@ def _validate_wire(request: pytest.FixtureRequest) -> Iterator[None]:
             validate_http_request(req.method, req.headers, req.body)
         return _real_call(self, req)
 
-    transport_module.HTTPTransport.__call__ = checked  # type: ignore[method-assign]
+    transport_module.HTTPTransport.__call__ = checked  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

@@ -20,6 +20,7 @@ from dynamorm._core.errors import (
     InvalidCursor,
     InvalidModel,
     InvalidOperator,
+    InvalidStreamEvent,
     ItemCollectionSizeLimitExceeded,
     LimitExceeded,
     LocalEngineFailed,
@@ -47,7 +48,7 @@ from dynamorm._core.errors import (
 from dynamorm._core.expressions import Condition, Path, Size, UpdateAction
 from dynamorm._core.protocol import VERSION as __version__
 from dynamorm._core.retry import RetryPolicy
-from dynamorm._io.client import Client
+from dynamorm._io.client import Client, Hook, LambdaContextLike, RequestEvent, deadline_buffer
 from dynamorm._io.credentials import (
     BotocoreChainProvider,
     Credentials,
@@ -68,6 +69,18 @@ from dynamorm._orm.results import Capacity
 from dynamorm._orm.tables import TableReport
 from dynamorm._orm.transaction import ItemList, Transaction
 from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
+from dynamorm._runtime.aws_lambda import (
+    LambdaEnv,
+    LocalContext,
+    Tuning,
+    is_lambda,
+    lambda_db,
+    lambda_env,
+    remaining_time,
+    reset_lambda_db,
+    tuning,
+    warm_up,
+)
 from dynamorm._runtime.context import (
     PartnerLogFilter,
     credentials_deadline,
@@ -75,6 +88,10 @@ from dynamorm._runtime.context import (
     mask_partner_id,
     partner_context,
 )
+from dynamorm._runtime.observe import EMFMetrics
+from dynamorm._runtime.otel import OTelHook
+from dynamorm._runtime.streams import StreamRecord, batch_item_failures, stream_records
+from dynamorm._runtime.xray import XRayHook
 
 __all__ = [
     "DB",
@@ -101,20 +118,26 @@ __all__ = [
     "CredentialsProvider",
     "DeadlineExceeded",
     "DynamORMError",
+    "EMFMetrics",
     "EndpointUnreachable",
     "EnvironmentProvider",
     "ExpiredToken",
     "GSI",
     "HTTPTransport",
+    "Hook",
     "IdempotentParameterMismatch",
     "InvalidCursor",
     "InvalidModel",
     "InvalidOperator",
+    "InvalidStreamEvent",
     "ItemCollectionSizeLimitExceeded",
     "ItemList",
     "Key",
     "LSI",
+    "LambdaContextLike",
+    "LambdaEnv",
     "LimitExceeded",
+    "LocalContext",
     "LocalEngineFailed",
     "LocalEngineUnavailable",
     "MissingPrimaryKey",
@@ -122,6 +145,7 @@ __all__ = [
     "MultiAccount",
     "MultipleResults",
     "NotFound",
+    "OTelHook",
     "Page",
     "PartnerAccount",
     "PartnerDB",
@@ -131,6 +155,7 @@ __all__ = [
     "Query",
     "ReadTimeout",
     "Request",
+    "RequestEvent",
     "RequestValidationFailed",
     "ResourceInUse",
     "Response",
@@ -140,6 +165,7 @@ __all__ = [
     "ServiceUnavailable",
     "Size",
     "StaticProvider",
+    "StreamRecord",
     "TableNotFound",
     "TableReport",
     "Throttled",
@@ -149,18 +175,30 @@ __all__ = [
     "TransactionInProgress",
     "Transport",
     "TransportError",
+    "Tuning",
     "UnknownOperation",
     "UnknownPartner",
     "UpdateAction",
     "ValidationError",
     "VersionConflict",
     "WriteRequest",
+    "XRayHook",
     "__version__",
+    "batch_item_failures",
     "consumed_capacity",
     "credentials_deadline",
     "current_partner",
+    "deadline_buffer",
     "field",
+    "is_lambda",
     "key",
+    "lambda_db",
+    "lambda_env",
     "mask_partner_id",
     "partner_context",
+    "remaining_time",
+    "reset_lambda_db",
+    "stream_records",
+    "tuning",
+    "warm_up",
 ]

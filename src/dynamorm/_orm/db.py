@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._core.retry import RetryPolicy
-from dynamorm._io.client import Client
+from dynamorm._io.client import Client, LambdaContextLike
 from dynamorm._io.credentials import resolve_credentials
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._orm.base import DBBase
@@ -154,6 +154,25 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         from dynamorm._orm import tables
 
         return tables.describe_table(self, model)
+
+    def with_deadline(
+        self, context_or_seconds: LambdaContextLike | float, *, buffer: float | None = None
+    ) -> DB:
+        """A view of this DB whose every request, retry, backoff, page and batch loop stops
+        before a deadline, raising ``DeadlineExceeded`` (a ``TimeoutError``).
+
+        Pass the Lambda context (its remaining time less ``buffer``, by default scaled to the
+        function's memory) or seconds from now. The view shares connections, credentials, hooks
+        and table prefix; ``view.consumed`` counts only what went through the view.
+        """
+        import copy
+
+        from dynamorm._orm.results import Capacity
+
+        view = copy.copy(self)
+        view._capacity = Capacity()
+        view.client = self.client.with_deadline(context_or_seconds, buffer=buffer)
+        return view
 
     def close(self) -> None:
         """Close idle connections. The DB stays usable; connections reopen on demand."""

@@ -1,0 +1,184 @@
+"""Request hooks and the built-in CloudWatch Embedded Metric Format (EMF) emitter.
+
+A hook is any callable taking a :class:`~dynamorm._io.client.RequestEvent`; the client calls
+every hook in ``db.client.hooks`` after each request. :class:`EMFMetrics` is such a hook: it
+aggregates per operation and table and writes EMF JSON lines (stdout by default), which Lambda
+ships to CloudWatch Logs and CloudWatch turns into metrics. It needs no dependency.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import IO, Any, TypeVar
+
+from dynamorm._core.errors import ConfigurationError, Throttled
+from dynamorm._io.client import RequestEvent
+from dynamorm._runtime.context import current_partner, mask_partner_id
+
+_EventT = TypeVar("_EventT")
+_ContextT = TypeVar("_ContextT")
+_ResultT = TypeVar("_ResultT")
+
+MAX_VALUES = 100
+"""EMF takes at most 100 values per metric in one document; a series flushes when it is full."""
+
+_RESERVED = frozenset(
+    {"_aws", "Operation", "Table", "Partner", "Requests", "Errors", "Throttles", "Retries"}
+    | {"Latency", "ConsumedCapacity", "RequestId"}
+)
+
+
+class _Series:
+    """What was recorded for one (operation, table, partner) since the last flush."""
+
+    __slots__ = ("capacity", "errors", "first", "latency", "requests", "retries", "throttles")
+
+    def __init__(self, first: float) -> None:
+        self.first = first
+        self.requests = 0
+        self.errors = 0
+        self.throttles = 0
+        self.retries = 0
+        self.latency: list[float] = []
+        self.capacity: float | None = None
+
+
+class EMFMetrics:
+    """A request hook writing CloudWatch metrics in Embedded Metric Format.
+
+    Per ``Operation`` and ``Table`` (plus ``Partner`` inside a ``partner_context``, masked unless
+    ``mask_partner=False``) it records ``Requests``, ``Errors``, ``Throttles``, ``Retries``
+    (Count), ``Latency`` (Milliseconds, every value) and ``ConsumedCapacity`` (when requests ask
+    for ``ReturnConsumedCapacity``). :meth:`flush` writes one JSON line per series to ``out``
+    (default: ``sys.stdout``); call it when an invocation ends, or decorate the handler with
+    :meth:`flush_after`. ``properties`` are extra string or number members on every line.
+    """
+
+    def __init__(
+        self,
+        namespace: str = "DynamORM",
+        *,
+        out: IO[str] | None = None,
+        mask_partner: bool = True,
+        properties: Mapping[str, str | int | float] | None = None,
+    ) -> None:
+        if not isinstance(namespace, str) or not 1 <= len(namespace) <= 255:
+            raise ConfigurationError(
+                f"EMF namespace must be a str of 1 to 255 characters, got {namespace!r}"
+            )
+        extra = dict(properties or {})
+        clash = sorted(_RESERVED & set(extra))
+        if clash:
+            raise ConfigurationError(f"EMF properties may not use reserved names: {clash}")
+        for name, value in extra.items():
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise ConfigurationError(f"EMF property {name!r} must be a str or number")
+        self.namespace = namespace
+        self.out = out
+        self.mask_partner = mask_partner
+        self.properties = extra
+        self._series: dict[tuple[str, str, str | None], _Series] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: RequestEvent) -> None:
+        """Record one request (the hook entry point)."""
+        partner = current_partner()
+        if partner is not None and self.mask_partner:
+            partner = mask_partner_id(partner)
+        key = (event.operation, event.table or "-", partner)
+        full: tuple[tuple[str, str, str | None], _Series] | None = None
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = _Series(event.started)
+            series.requests += 1
+            series.retries += max(0, event.attempts - 1)
+            if event.error is not None:
+                series.errors += 1
+                if isinstance(event.error, Throttled):
+                    series.throttles += 1
+            series.latency.append(round(event.duration * 1000.0, 3))
+            if event.consumed_capacity is not None:
+                series.capacity = (series.capacity or 0.0) + event.consumed_capacity
+            if len(series.latency) >= MAX_VALUES:
+                full = (key, self._series.pop(key))
+        if full is not None:
+            self._write([self._document(*full, None)])
+
+    def flush(self, context: object = None) -> int:
+        """Write every recorded series as one EMF line and forget them; return the line count.
+
+        With a Lambda ``context``, each line also carries its ``RequestId``.
+        """
+        with self._lock:
+            taken, self._series = self._series, {}
+        request_id = getattr(context, "aws_request_id", None)
+        lines = [self._document(key, series, request_id) for key, series in taken.items()]
+        self._write(lines)
+        return len(lines)
+
+    def flush_after(
+        self, handler: Callable[[_EventT, _ContextT], _ResultT]
+    ) -> Callable[[_EventT, _ContextT], _ResultT]:
+        """Decorate a Lambda handler so metrics are flushed when each invocation ends."""
+
+        def flushing(event: _EventT, context: _ContextT) -> _ResultT:
+            try:
+                return handler(event, context)
+            finally:
+                self.flush(context)
+
+        flushing.__name__ = getattr(handler, "__name__", "handler")
+        flushing.__doc__ = handler.__doc__
+        flushing.__wrapped__ = handler  # type: ignore[attr-defined]
+        return flushing
+
+    def _document(
+        self, key: tuple[str, str, str | None], series: _Series, request_id: str | None
+    ) -> str:
+        operation, table, partner = key
+        dimensions = ["Operation", "Table"] + (["Partner"] if partner is not None else [])
+        metrics: list[dict[str, str]] = [
+            {"Name": "Requests", "Unit": "Count"},
+            {"Name": "Errors", "Unit": "Count"},
+            {"Name": "Throttles", "Unit": "Count"},
+            {"Name": "Retries", "Unit": "Count"},
+            {"Name": "Latency", "Unit": "Milliseconds"},
+        ]
+        doc: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(series.first * 1000),
+                "CloudWatchMetrics": [
+                    {"Namespace": self.namespace, "Dimensions": [dimensions], "Metrics": metrics}
+                ],
+            },
+            **self.properties,
+            "Operation": operation,
+            "Table": table,
+            "Requests": series.requests,
+            "Errors": series.errors,
+            "Throttles": series.throttles,
+            "Retries": series.retries,
+            "Latency": series.latency,
+        }
+        if partner is not None:
+            doc["Partner"] = partner
+        if series.capacity is not None:
+            metrics.append({"Name": "ConsumedCapacity", "Unit": "None"})
+            doc["ConsumedCapacity"] = series.capacity
+        if request_id:
+            doc["RequestId"] = str(request_id)
+        return json.dumps(doc, separators=(",", ":"))
+
+    def _write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        out = self.out if self.out is not None else sys.stdout
+        out.write("".join(line + "\n" for line in lines))
+        out.flush()
+
+    def __repr__(self) -> str:
+        return f"EMFMetrics(namespace={self.namespace!r}, {len(self._series)} pending series)"
