@@ -285,7 +285,7 @@ class Payment(Model, table="payments"):
     amount: Attr[int] = field(default=0)
 
 
-def test_view_counts_its_own_capacity_and_keeps_the_clock(clock: Clock) -> None:
+def test_view_counts_its_capacity_into_the_parent_and_keeps_the_clock(clock: Clock) -> None:
     item = {"merchant_id": {"S": "m1"}, "amount": {"N": "5"}}
     answer = ok({"Item": item, "ConsumedCapacity": {"TableName": "payments", "CapacityUnits": 0.5}})
     db = make_db(lambda request: answer, clock)
@@ -295,7 +295,7 @@ def test_view_counts_its_own_capacity_and_keeps_the_clock(clock: Clock) -> None:
     assert view.get(Payment, merchant_id="m1").amount == 5
     view.get(Payment, merchant_id="m1")
     assert view.consumed.total == 1.0
-    assert db.consumed.total == 0.5
+    assert db.consumed.total == 1.5
     assert view.clock is db.clock
 
 

@@ -6,10 +6,11 @@ each built on :class:`DBBase`.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._orm.meta import ModelMeta
@@ -34,6 +35,7 @@ class DBBase:
         self.clock = utc_now
         self._capacity = Capacity()
         self._capacity_lock = threading.Lock()
+        self._parent: DBBase | None = None
 
     def table_name(self, logical: str) -> str:
         """The physical table name for a logical one (the prefix applied)."""
@@ -53,11 +55,22 @@ class DBBase:
     def _account(self, response: dict[str, Any], kind: str) -> Capacity:
         """Add a response's consumed capacity to the DB's running total and return it."""
         capacity = Capacity.from_response(response, kind=kind)
-        with self._capacity_lock:
-            self._capacity = self._capacity + capacity
+        handle: DBBase | None = self
+        while handle is not None:
+            with handle._capacity_lock:
+                handle._capacity = handle._capacity + capacity
+            handle = handle._parent
         return capacity
+
+    def _view(self) -> Self:
+        """A shallow copy that counts its own capacity and adds it to this handle's too."""
+        view = copy.copy(self)
+        view._capacity = Capacity()
+        view._capacity_lock = threading.Lock()
+        view._parent = self
+        return view
 
     @property
     def consumed(self) -> Capacity:
-        """Capacity consumed through this DB handle so far (all operations)."""
+        """Capacity consumed through this DB handle so far (all operations, its views' too)."""
         return self._capacity

@@ -163,14 +163,10 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
 
         Pass the Lambda context (its remaining time less ``buffer``, by default scaled to the
         function's memory) or seconds from now. The view shares connections, credentials, hooks
-        and table prefix; ``view.consumed`` counts only what went through the view.
+        and table prefix; ``view.consumed`` counts what went through the view, and the
+        parent's ``consumed`` includes it.
         """
-        import copy
-
-        from dynamorm._orm.results import Capacity
-
-        view = copy.copy(self)
-        view._capacity = Capacity()
+        view = self._view()
         view.client = self.client.with_deadline(context_or_seconds, buffer=buffer)
         return view
 
