@@ -381,3 +381,15 @@ def test_emf_validator_catches_what_cloudwatch_rejects() -> None:
     assert emf_problems(json.dumps({**good, "Op": 3})) != []
     assert emf_problems(json.dumps({**good, "Lat": list(range(101))})) != []
     assert emf_problems(json.dumps({"Op": "x"})) == ["_aws metadata object missing"]
+
+
+def test_db_takes_hooks_in_its_constructor() -> None:
+    events: list[RequestEvent] = []
+    db = DB(
+        region="us-east-1",
+        credentials=("a", "b"),
+        transport=lambda request: Response(200, {}, b'{"TableNames": []}'),
+        hooks=[events.append],
+    )
+    db.client.call("ListTables", {})
+    assert [e.operation for e in events] == ["ListTables"]

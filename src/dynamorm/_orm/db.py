@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._core.retry import RetryPolicy
-from dynamorm._io.client import Client, LambdaContextLike
+from dynamorm._io.client import Client, Hook, LambdaContextLike
 from dynamorm._io.credentials import resolve_credentials
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._orm.base import DBBase
@@ -49,7 +50,8 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     ``credentials`` to the environment, then botocore's chain (lazily).
     ``table_prefix`` is prepended to every model's logical table name. ``timeout`` is seconds, or
     a ``(connect, read)`` pair. ``transport`` replaces the HTTP transport (tests, proxies).
-    ``cursor_secret`` makes pagination cursors HMAC-signed (tamper-evident).
+    ``cursor_secret`` makes pagination cursors HMAC-signed (tamper-evident). ``hooks`` are
+    called with a :class:`RequestEvent` after every request (metrics, tracing).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         timeout: float | tuple[float, float] | None = None,
         transport: Transport | None = None,
         cursor_secret: str | bytes | None = None,
+        hooks: Iterable[Hook] = (),
     ) -> None:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
@@ -107,6 +110,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             retry=retry,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            hooks=hooks,
         )
 
     # --- tables -------------------------------------------------------------------------------
