@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dynamorm import DB, ConfigurationError, Credentials, InvalidModel
+from dynamorm import DB, ConfigurationError, Credentials, InvalidModel, Request, Response
 from dynamorm._io.client import RequestEvent
 from dynamorm._orm.meta import Attr
 from dynamorm._orm.model import Model, field
@@ -285,3 +286,48 @@ def test_warm_up_derives_the_signing_key(monkeypatch: pytest.MonkeyPatch) -> Non
     assert (secret, region, service) == ("s3cret", "us-east-1", "dynamodb")
     assert len(date) == 8
     assert date.isdigit()
+
+
+def test_db_defaults_follow_the_function_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
+    plain = DB(region="us-east-1", credentials=("a", "b"))
+    assert (plain.default_page_size, plain.default_parallelism) == (None, 1)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+    small = DB(region="us-east-1", credentials=("a", "b"))
+    assert (small.default_page_size, small.default_parallelism) == (100, 1)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "10240")
+    big = DB(region="us-east-1", credentials=("a", "b"))
+    assert (big.default_page_size, big.default_parallelism) == (1000, 8)
+    chosen = DB(region="us-east-1", credentials=("a", "b"), page_size=25, parallelism=2)
+    assert (chosen.default_page_size, chosen.default_parallelism) == (25, 2)
+    with pytest.raises(ConfigurationError, match="parallelism"):
+        DB(region="us-east-1", credentials=("a", "b"), parallelism=0)
+
+
+def test_queries_scans_and_batches_use_the_db_defaults() -> None:
+    sent: list[dict[str, Any]] = []
+
+    def transport(request: Request) -> Response:
+        payload = json.loads(request.body)
+        sent.append(payload)
+        return Response(200, {}, b'{"Items": [], "Count": 0, "ScannedCount": 0}')
+
+    class Row(Model, table="rows"):
+        row_id: Attr[str] = field(pk=True)
+
+    db = DB(
+        region="us-east-1",
+        credentials=("a", "b"),
+        transport=transport,
+        page_size=40,
+        parallelism=3,
+    )
+    db.query(Row).where(Row.row_id == "r").all()
+    assert sent[-1]["Limit"] == 40
+    db.query(Row).where(Row.row_id == "r").page_size(7).all()
+    assert sent[-1]["Limit"] == 7
+    sent.clear()
+    db.scan(Row).all()
+    assert sorted(p["Segment"] for p in sent) == [0, 1, 2]
+    assert {p["TotalSegments"] for p in sent} == {3}
+    assert db.batch_write()._parallel == 3

@@ -28,6 +28,8 @@ class DBBase:
     region: str
     table_prefix: str
     cursor_secret: bytes | None
+    default_page_size: int | None
+    default_parallelism: int
     clock: Callable[[], datetime]
     """Returns the aware UTC time that lifecycle fields are stamped with (replace it in tests)."""
 

@@ -61,7 +61,7 @@ class BatchMixin(DBBase):
         *,
         consistent: bool = False,
         projection: Sequence[Path[Any]] | None = None,
-        parallel: int = 1,
+        parallel: int | None = None,
         partial: bool = False,
     ) -> BatchGetResult[M]:
         """Read many items of ``model`` by key with BatchGetItem, 100 keys per request.
@@ -73,11 +73,13 @@ class BatchMixin(DBBase):
         (``BatchDeadlineExceeded`` at the deadline) carrying the partial result, or with
         ``partial=True`` come back in ``.unprocessed`` (a non-retryable error still raises).
         ``projection`` lists attribute paths (the key is always included); ``parallel`` sends
-        up to N requests at once.
+        up to N requests at once (default: the DB's ``parallelism``).
         """
         from dynamorm._orm.batch_flow import GET_CHUNK, GetKey, chunked, get_flow, run_chunks
         from dynamorm._orm.batch_write import incomplete, key_values
 
+        if parallel is None:
+            parallel = self.default_parallelism
         if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
             raise ConfigurationError(f"parallel must be an int >= 1, got {parallel!r}")
         meta = self._meta(model)
@@ -141,13 +143,16 @@ class BatchMixin(DBBase):
         what = f"BatchGetItem: {len(unprocessed)} key(s) of {meta.name} not read"
         raise incomplete(what, outcomes, result.unprocessed, result=result)
 
-    def batch_write(self, *, parallel: int = 1) -> BatchWriter:
+    def batch_write(self, *, parallel: int | None = None) -> BatchWriter:
         """A writer for many puts and deletes across models and tables (BatchWriteItem, 25 per
         request): ``with db.batch_write() as w: w.put(a); w.delete(b)``.
 
         ``parallel`` sends up to N requests at once (and auto-flushes every ``25 * N``
-        requests). See :class:`BatchWriter` for the failure rules.
+        requests); the default is the DB's ``parallelism``. See :class:`BatchWriter` for the
+        failure rules.
         """
         from dynamorm._orm.batch_write import BatchWriter
 
-        return BatchWriter(self, parallel=parallel)
+        return BatchWriter(
+            self, parallel=self.default_parallelism if parallel is None else parallel
+        )

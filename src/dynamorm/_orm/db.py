@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._core.retry import RetryPolicy
+from dynamorm._core.tuning import memory_defaults
 from dynamorm._io.client import Client, Hook, LambdaContextLike
 from dynamorm._io.credentials import resolve_credentials
 from dynamorm._io.transport import Endpoint, Transport
@@ -42,6 +43,22 @@ def _timeouts(timeout: object) -> tuple[float, float]:
     )
 
 
+def _tuning(page_size: object, parallelism: object) -> tuple[int | None, int]:
+    for name, value in (("page_size", page_size), ("parallelism", parallelism)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    lambda_page_size, lambda_parallelism = (
+        memory_defaults(int(memory)) if memory.isdigit() and int(memory) > 0 else (None, 1)
+    )
+    return (
+        page_size if isinstance(page_size, int) else lambda_page_size,
+        parallelism if isinstance(parallelism, int) else lambda_parallelism,
+    )
+
+
 class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     """A handle on DynamoDB for one account and region.
 
@@ -52,6 +69,10 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     a ``(connect, read)`` pair. ``transport`` replaces the HTTP transport (tests, proxies).
     ``cursor_secret`` makes pagination cursors HMAC-signed (tamper-evident). ``hooks`` are
     called with a :class:`RequestEvent` after every request (metrics, tracing).
+    ``page_size`` (items per Query/Scan request) and ``parallelism`` (scan segments and
+    concurrent batch requests) are the defaults queries, scans and batches use; on Lambda they
+    derive from the function's memory (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``), elsewhere they
+    are DynamoDB's 1 MB pages and 1.
     """
 
     def __init__(
@@ -66,6 +87,8 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         transport: Transport | None = None,
         cursor_secret: str | bytes | None = None,
         hooks: Iterable[Hook] = (),
+        page_size: int | None = None,
+        parallelism: int | None = None,
     ) -> None:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
@@ -97,6 +120,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
                 "cursor_secret must be a str or bytes of at least 16 characters"
             )
         self._init_base()
+        self.default_page_size, self.default_parallelism = _tuning(page_size, parallelism)
         self.region = region
         self.table_prefix = table_prefix
         self.cursor_secret = (

@@ -168,19 +168,22 @@ class _Reader(Generic[M]):
         """One page: a single request (one per segment for a parallel scan).
 
         ``limit`` caps the items DynamoDB evaluates for it (per segment), by default the
-        ``page_size()``, else the ``limit()``. Pass the previous page's ``cursor`` to continue.
+        ``page_size()``, else the smaller of the ``limit()`` and the DB's default page size. Pass
+        the previous page's ``cursor`` to continue.
         """
         if limit is not None:
             _positive("page", limit)
         plan = self._plan(counting=False)
         state = self._start(plan, cursor)
-        return one_page(self._db, plan, state, limit or self._page_size or self._limit)
+        return one_page(self._db, plan, state, limit or self._page_size or self._default_page())
 
     def pages(self, cursor: str | None = None) -> Iterator[Page[M]]:
         """Every page, lazily, from the start or from ``cursor``, up to the ``limit()``."""
         plan = self._plan(counting=False)
         state = self._start(plan, cursor)
-        return iterate(self._db, plan, state, max_items=self._limit, page_size=self._page_size)
+        return iterate(
+            self._db, plan, state, max_items=self._limit, page_size=self._effective_page_size()
+        )
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
@@ -217,10 +220,18 @@ class _Reader(Generic[M]):
             plan,
             self._start(plan, None),
             max_items=self._limit,
-            page_size=self._page_size,
+            page_size=self._effective_page_size(),
         ):
             total += page.count
         return total if self._limit is None else min(total, self._limit)
+
+    def _effective_page_size(self) -> int | None:
+        """The page size: ``page_size()``, else the DB's (memory-aware) default."""
+        return self._page_size or self._db.default_page_size
+
+    def _default_page(self) -> int | None:
+        sizes = [n for n in (self._limit, self._db.default_page_size) if n]
+        return min(sizes) if sizes else None
 
     # --- request building ---------------------------------------------------------------------
 
@@ -429,10 +440,11 @@ class QueryMixin(DBBase):
         """A query on ``model``'s table or one of its indexes; add ``.where(key condition)``."""
         return Query(self, model)
 
-    def scan(self, model: type[M], *, segments: int = 1) -> Scan[M]:
+    def scan(self, model: type[M], *, segments: int | None = None) -> Scan[M]:
         """A scan of ``model``'s table (or an index, with ``.index(name)``).
 
         ``segments=N`` scans N segments in parallel on worker threads; items then come in the
-        order pages arrive, segment by segment.
+        order pages arrive, segment by segment. The default is the DB's ``parallelism`` (1,
+        or derived from the function's memory on Lambda).
         """
-        return Scan(self, model, segments)
+        return Scan(self, model, self.default_parallelism if segments is None else segments)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError, InvalidModel, TransportError
 from dynamorm._core.signing import signing_key
+from dynamorm._core.tuning import FULL_VCPU_MB, memory_defaults
 from dynamorm._io.client import Hook, LambdaContextLike, remaining_seconds
 from dynamorm._orm.db import DB
 from dynamorm._orm.meta import ModelMeta
@@ -21,7 +22,6 @@ from dynamorm._orm.meta import ModelMeta
 if TYPE_CHECKING:
     from dynamorm._orm.model import Model
 
-_FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at this memory size, proportionally less below
 _MAX_TABLE_NAME = 255
 
 
@@ -72,7 +72,7 @@ class Tuning:
 
     def __init__(self, memory_mb: int, page_size: int, parallelism: int) -> None:
         self.memory_mb = memory_mb
-        self.vcpus = min(6.0, memory_mb / _FULL_VCPU_MB)
+        self.vcpus = min(6.0, memory_mb / FULL_VCPU_MB)
         self.page_size = page_size
         self.parallelism = parallelism
 
@@ -91,7 +91,7 @@ def tuning(
     Page size: 100 items below 512 MB, 250 below 1769 MB, 500 below 3538 MB, else 1000.
     Parallelism: ``round(1 + 2 * vcpus)``, 1 to 8. Pass ``page_size``/``parallelism`` to override.
     """
-    memory = memory_mb if memory_mb is not None else LambdaEnv().memory_mb or _FULL_VCPU_MB
+    memory = memory_mb if memory_mb is not None else LambdaEnv().memory_mb or FULL_VCPU_MB
     if isinstance(memory, bool) or not isinstance(memory, int) or memory <= 0:
         raise ConfigurationError(f"memory_mb must be a positive int, got {memory_mb!r}")
     for name, value in (("page_size", page_size), ("parallelism", parallelism)):
@@ -99,13 +99,8 @@ def tuning(
             raise ConfigurationError(f"{name} must be an int, got {value!r}")
         if value is not None and value < 1:
             raise ConfigurationError(f"{name} must be at least 1, got {value}")
-    if page_size is None:
-        thresholds = ((512, 100), (_FULL_VCPU_MB, 250), (2 * _FULL_VCPU_MB, 500))
-        page_size = next((size for limit, size in thresholds if memory < limit), 1000)
-    if parallelism is None:
-        vcpus = min(6.0, memory / _FULL_VCPU_MB)
-        parallelism = max(1, min(8, round(1 + 2 * vcpus)))
-    return Tuning(memory, page_size, parallelism)
+    default_page_size, default_parallelism = memory_defaults(memory)
+    return Tuning(memory, page_size or default_page_size, parallelism or default_parallelism)
 
 
 # --- the warm-reused DB ---------------------------------------------------------------------
