@@ -391,7 +391,7 @@ def test_save_of_a_partial_instance_leaves_unloaded_required_fields_alone() -> N
 def test_save_refuses_none_in_a_field_that_is_not_optional() -> None:
     p = loaded()
     p.amount = None  # type: ignore[assignment]
-    with pytest.raises(ValidationError, match=r"Payment\.amount is None but the field is not"):
+    with pytest.raises(ValidationError, match=r"Payment\.amount: is None but the field is not"):
         make_db(FakeDynamo()).save(p)
 
 

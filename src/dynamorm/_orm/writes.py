@@ -508,28 +508,13 @@ def _check_actions(
 
 
 def _changes(meta: ModelMeta, obj: Any) -> tuple[Item, list[str]]:
-    """What changed since load: (SET stored name -> AV, REMOVE stored names). Keys, the
-    version and ``updated_at`` are left out; fields that are not set (not loaded) are left
-    alone; a field set to None, or to an empty value it omits, is removed."""
-    loaded = meta.loaded_item(obj) or {}
-    values = obj.__dict__
-    sets: Item = {}
-    removes: list[str] = []
-    for name in meta.changed(obj):
-        info = meta.fields[name]
-        if info.key or info is meta.version or info is meta.updated_at:
-            continue
-        value = values[name]
-        if value is None and not info.optional:
-            raise ValidationError(
-                f"{info.where} is None but the field is not optional", path=info.where
-            )
-        if value is None or (not value and (info.omit_empty or info.codec.kind == "set")):
-            if info.stored in loaded:
-                removes.append(info.stored)
-        else:
-            sets[info.stored] = info.encode(value)
-    return sets, removes
+    """What changed since load (``meta.diff``), less the roles the library writes itself."""
+    sets, removes = meta.diff(obj)
+    own = {info.stored for info in (meta.version, meta.updated_at) if info is not None}
+    return (
+        {name: av for name, av in sets.items() if name not in own},
+        [name for name in removes if name not in own],
+    )
 
 
 def _patched(

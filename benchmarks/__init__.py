@@ -1,0 +1,1 @@
+"""Benchmarks of dynamorm against boto3: ``python -m benchmarks`` (see docs/benchmarks.md)."""

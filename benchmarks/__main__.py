@@ -1,0 +1,104 @@
+"""Run the benchmarks: ``python -m benchmarks [--only NAME] [--quick] [--profile]``.
+
+Prints a short table per benchmark and rewrites that benchmark's generated block in
+docs/benchmarks.md (hand-written text around the blocks is kept). ``--quick`` runs a few
+iterations only, to check the machinery; it writes no doc unless ``--doc`` is given.
+
+To add a benchmark: write a module with ``run(ctx: Context) -> Result`` and register it in
+``BENCHMARKS`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks import cold_start, cpu_per_call, lambda_cold_start
+from benchmarks._context import Context
+from benchmarks._results import (
+    RESULTS_END,
+    Result,
+    command_line,
+    machine_facts,
+    render_markdown,
+    render_text,
+    update_doc,
+)
+from benchmarks._server import ROOT
+
+BENCHMARKS: dict[str, Callable[[Context], Result]] = {
+    "cold_start": cold_start.run,
+    "cpu_per_call": cpu_per_call.run,
+    "lambda_cold_start": lambda_cold_start.run,
+}
+DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
+NEW_DOC = f"# Benchmarks\n\n## Results\n\n{RESULTS_END}\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Run the benchmarks and record the results."
+    )
+    parser.add_argument(
+        "--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="few iterations (smoke check)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also print cProfile top functions where supported"
+    )
+    parser.add_argument("--doc", type=Path, help=f"Markdown file to update (default {DEFAULT_DOC})")
+    parser.add_argument("--no-doc", action="store_true", help="do not update any Markdown file")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks; return 0, or 1 if any of them failed."""
+    args_list = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(args_list)
+    names = args.only or list(BENCHMARKS)
+    doc: Path | None = None
+    if not args.no_doc:
+        doc = args.doc if args.doc is not None else (None if args.quick else DEFAULT_DOC)
+    results: list[Result] = []
+    failed: list[str] = []
+    with Context(quick=args.quick, profile=args.profile) as ctx:
+        for name in names:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            try:
+                result = BENCHMARKS[name](ctx)
+            except Exception:  # one broken benchmark must not lose the others
+                traceback.print_exc()
+                print(f"{name} FAILED; its block in the doc is left as it was", file=sys.stderr)
+                failed.append(name)
+                continue
+            results.append(result)
+            print(render_text(result), flush=True)
+    facts, command = machine_facts(), command_line(args_list)
+    if doc is not None:
+        text = doc.read_text() if doc.exists() else NEW_DOC
+        sections = {r.name: render_markdown(r, facts=facts, command=command) for r in results}
+        doc.parent.mkdir(parents=True, exist_ok=True)
+        doc.write_text(update_doc(text, sections))
+        print(f"updated {doc}", file=sys.stderr)
+    if args.json is not None:
+        payload = {
+            "facts": facts,
+            "command": command,
+            "results": [dataclasses.asdict(r) for r in results],
+        }
+        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""What every benchmark gets: the mode, a lazily started instant server and child environments."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
+
+from benchmarks._server import ROOT, InstantServer
+
+
+class Context:
+    """Shared state for one benchmark run; a context manager that stops what it started."""
+
+    def __init__(self, *, quick: bool = False, profile: bool = False) -> None:
+        self.quick = quick
+        self.profile = profile
+        self.python = sys.executable
+        self.root = ROOT
+        self._server: InstantServer | None = None
+
+    @property
+    def server_url(self) -> str:
+        """The instant server's ``http://127.0.0.1:PORT`` (started on first use)."""
+        if self._server is None:
+            self._server = InstantServer(self.python)
+        return self._server.url
+
+    def child_env(self, *, import_benchmarks: bool = False) -> dict[str, str]:
+        """The environment for a measured child process.
+
+        Bytecode writing is allowed (so every side runs from .pyc files), and AWS settings from the
+        caller's environment and ``~/.aws`` are hidden so they cannot sway either side.
+        """
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("AWS_")
+        }
+        missing = str(Path(os.devnull) / "no-aws-config")
+        env["AWS_CONFIG_FILE"] = missing
+        env["AWS_SHARED_CREDENTIALS_FILE"] = missing
+        if import_benchmarks:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        return env
+
+    def close(self) -> None:
+        """Stop the instant server if it was started."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,158 @@
+"""Lambda cold start: a fresh process imports the example handler module (its init phase) and
+runs its first invocation (GetItem, then a version-checked write), vs the same handler on boto3.
+
+Each side runs as ``python -c SCRIPT FOLDER`` in a new process with the environment Lambda gives
+a function (region, credentials from variables, ``AWS_ENDPOINT_URL_DYNAMODB`` pointing at the
+instant server). The parent measures wall time from spawn to exit; the child times its two
+phases. Sides alternate, each is run once untimed first (so .pyc files exist).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import time
+
+from benchmarks._context import Context
+from benchmarks._results import Ratio, Result, Table, ratio, summarize
+from benchmarks._server import ROOT
+
+TARGET = 0.25
+RUNS, QUICK_RUNS = 21, 2
+CHILD_TIMEOUT = 60.0
+EXAMPLE = ROOT / "examples" / "lambda"
+BENCHMARKS = ROOT / "benchmarks"
+
+# The same invocation for every side: a payment the instant server's item matches.
+CHILD = """\
+import sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+from {module} import handler
+t1 = time.perf_counter()
+
+class Context:
+    memory_limit_in_mb = "128"
+    aws_request_id = "cold-start-benchmark"
+
+    def __init__(self):
+        self.deadline = time.monotonic() + 3.0
+
+    def get_remaining_time_in_millis(self):
+        return int((self.deadline - time.monotonic()) * 1000)
+
+event = {{"account": "k", "order": "order#2024-05-01T12:00:00Z", "status": "refunded"}}
+response = handler(event, Context())
+t2 = time.perf_counter()
+assert response["statusCode"] == 200, response
+print("PHASES", t1 - t0, t2 - t1, file=sys.stderr)
+"""
+
+SIDES = {
+    "python -c pass": ("pass", ""),
+    "dynamorm handler": (CHILD.format(module="handler"), str(EXAMPLE)),
+    "boto3 handler": (CHILD.format(module="_boto3_handler"), str(BENCHMARKS)),
+}
+PHASES = ("import + init", "first invocation")
+
+
+def _lambda_env(ctx: Context) -> dict[str, str]:
+    env = ctx.child_env()
+    env.update(
+        {
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "AWS_SESSION_TOKEN": "FQoGZXIvYXdzEBENCHMARKTOKEN",
+            "AWS_ENDPOINT_URL_DYNAMODB": ctx.server_url,
+            "AWS_LAMBDA_FUNCTION_NAME": "payments-status",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "TABLE_PREFIX": "",
+        }
+    )
+    return env
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _spawn(ctx: Context, label: str, env: dict[str, str]) -> list[float]:
+    """Run one child; return wall time, CPU time and the child's phase times, in ms."""
+    script, folder = SIDES[label]
+    cpu = _children_cpu()
+    start = time.perf_counter()
+    done = subprocess.run(
+        [ctx.python, "-c", script, folder],
+        env=env,
+        cwd=ctx.root,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
+    if done.returncode != 0:
+        raise RuntimeError(f"{label} child failed ({done.returncode}):\n{done.stderr.strip()}")
+    phases = [line.split()[1:] for line in done.stderr.splitlines() if line.startswith("PHASES")]
+    return [elapsed * 1000, cpu * 1000, *(float(x) * 1000 for x in (phases or [[]])[-1])]
+
+
+def _phase_medians(samples: list[list[float]]) -> list[str]:
+    return [f"{statistics.median(s[2 + k] for s in samples):.1f} ms" for k in range(len(PHASES))]
+
+
+def run(ctx: Context) -> Result:
+    """Measure the example handler's cold start on each side; ratio dynamorm / boto3."""
+    runs = QUICK_RUNS if ctx.quick else RUNS
+    env = _lambda_env(ctx)
+    labels = list(SIDES)
+    for label in labels:
+        _spawn(ctx, label, env)
+    samples: dict[str, list[list[float]]] = {label: [] for label in labels}
+    for i in range(runs):
+        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
+            samples[label].append(_spawn(ctx, label, env))
+    rows = {label: summarize(label, [s[0] for s in samples[label]], "ms") for label in labels}
+    cpu = {label: summarize(label, [s[1] for s in samples[label]], "ms") for label in labels}
+    floor, ours, boto3 = rows["python -c pass"], rows["dynamorm handler"], rows["boto3 handler"]
+    phases = [
+        [label, f"{cpu[label].median:.1f} ms", *_phase_medians(samples[label])]
+        for label in labels[1:]
+    ]
+    return Result(
+        name="lambda_cold_start",
+        title="Lambda cold start: example handler import + init + first invocation (wall time)",
+        rows=list(rows.values()),
+        ratios=[
+            ratio("dynamorm handler / boto3 handler", ours, boto3, TARGET),
+            Ratio(
+                "(dynamorm - floor) / (boto3 - floor)",
+                (ours.median - floor.median) / (boto3.median - floor.median),
+            ),
+            ratio("child CPU: dynamorm / boto3", cpu["dynamorm handler"], cpu["boto3 handler"]),
+        ],
+        tables=[
+            Table(
+                "Medians seen from inside: the child's CPU time and the phases it timed itself "
+                "(interpreter start-up excluded):",
+                ["Side", "child CPU", *PHASES],
+                phases,
+            )
+        ],
+        notes=[
+            f"{runs} timed runs per side, sides alternating, each run once untimed first; wall "
+            "time from spawn to exit, measured by the parent.",
+            "dynamorm: examples/lambda/handler.py as shipped (model, lambda_db with prewarm and "
+            "an EMF hook, a deadline view per invocation; its put is an UpdateItem). boto3: "
+            "benchmarks/_boto3_handler.py, a boto3.resource Table doing get_item and a "
+            "conditional put_item.",
+            "Both read region, credentials and AWS_ENDPOINT_URL_DYNAMODB from the environment, "
+            "as on Lambda, and talk to the same instant server (every answer is its GetItem "
+            "response).",
+        ],
+    )
