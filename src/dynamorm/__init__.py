@@ -1,5 +1,7 @@
 """DynamORM: a typed, Lambda-native ORM for Amazon DynamoDB."""
 
+from typing import TYPE_CHECKING, Any
+
 from dynamorm._core.errors import (
     AccessDenied,
     AlreadyExists,
@@ -68,30 +70,72 @@ from dynamorm._orm.query import Query, Scan
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.tables import TableReport
 from dynamorm._orm.transaction import ItemList, Transaction
-from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
-from dynamorm._runtime.aws_lambda import (
-    LambdaEnv,
-    LocalContext,
-    Tuning,
-    is_lambda,
-    lambda_db,
-    lambda_env,
-    remaining_time,
-    reset_lambda_db,
-    tuning,
-    warm_up,
-)
-from dynamorm._runtime.context import (
-    PartnerLogFilter,
-    credentials_deadline,
-    current_partner,
-    mask_partner_id,
-    partner_context,
-)
-from dynamorm._runtime.observe import EMFMetrics
-from dynamorm._runtime.otel import OTelHook
-from dynamorm._runtime.streams import StreamRecord, batch_item_failures, stream_records
-from dynamorm._runtime.xray import XRayHook
+
+if TYPE_CHECKING:
+    from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
+    from dynamorm._runtime.aws_lambda import (
+        LambdaEnv,
+        LocalContext,
+        Tuning,
+        is_lambda,
+        lambda_db,
+        lambda_env,
+        remaining_time,
+        reset_lambda_db,
+        tuning,
+        warm_up,
+    )
+    from dynamorm._runtime.context import (
+        PartnerLogFilter,
+        credentials_deadline,
+        current_partner,
+        mask_partner_id,
+        partner_context,
+    )
+    from dynamorm._runtime.observe import EMFMetrics
+    from dynamorm._runtime.otel import OTelHook
+    from dynamorm._runtime.streams import StreamRecord, batch_item_failures, stream_records
+    from dynamorm._runtime.xray import XRayHook
+
+# Runtime integrations load on first use: importing dynamorm stays cheap for a cold start.
+_LAZY = {
+    "EMFMetrics": "dynamorm._runtime.observe",
+    "LambdaEnv": "dynamorm._runtime.aws_lambda",
+    "LocalContext": "dynamorm._runtime.aws_lambda",
+    "MultiAccount": "dynamorm._runtime.accounts",
+    "OTelHook": "dynamorm._runtime.otel",
+    "PartnerAccount": "dynamorm._runtime.accounts",
+    "PartnerDB": "dynamorm._runtime.accounts",
+    "PartnerLogFilter": "dynamorm._runtime.context",
+    "StreamRecord": "dynamorm._runtime.streams",
+    "Tuning": "dynamorm._runtime.aws_lambda",
+    "XRayHook": "dynamorm._runtime.xray",
+    "batch_item_failures": "dynamorm._runtime.streams",
+    "credentials_deadline": "dynamorm._runtime.context",
+    "current_partner": "dynamorm._runtime.context",
+    "is_lambda": "dynamorm._runtime.aws_lambda",
+    "lambda_db": "dynamorm._runtime.aws_lambda",
+    "lambda_env": "dynamorm._runtime.aws_lambda",
+    "mask_partner_id": "dynamorm._runtime.context",
+    "partner_context": "dynamorm._runtime.context",
+    "remaining_time": "dynamorm._runtime.aws_lambda",
+    "reset_lambda_db": "dynamorm._runtime.aws_lambda",
+    "stream_records": "dynamorm._runtime.streams",
+    "tuning": "dynamorm._runtime.aws_lambda",
+    "warm_up": "dynamorm._runtime.aws_lambda",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dynamorm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DB",

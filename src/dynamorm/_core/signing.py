@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import quote, unquote
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _UNRESERVED = "-_.~"
@@ -47,11 +46,18 @@ def _canonical_query(query: str) -> str:
 
 def _requote(component: str) -> str:
     # Decode then encode once, so that already-encoded and raw input canonicalize the same way.
+    # urllib.parse (with ipaddress) loads only here: DynamoDB requests sign "/" and no query.
+    from urllib.parse import quote, unquote
+
     return quote(unquote(component), safe=_UNRESERVED)
 
 
 def _canonical_path(path: str) -> str:
-    return quote(path or "/", safe="/" + _UNRESERVED + "%")
+    if path in ("/", ""):
+        return "/"
+    from urllib.parse import quote
+
+    return quote(path, safe="/" + _UNRESERVED + "%")
 
 
 def _fold(value: str) -> str:
