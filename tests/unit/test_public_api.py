@@ -166,7 +166,8 @@ def test_import_is_lean() -> None:
         "import sys, dynamorm\n"
         "heavy = ['botocore', 'boto3', 'ssl', 'http.client', 'email', 'dataclasses', 'inspect',"
         " 'urllib3', 'msgspec', 'moto', 'aws_xray_sdk', 'opentelemetry', 'asyncio',"
-        " 'urllib.parse', 'logging', 'dynamorm._runtime.accounts', 'dynamorm._runtime.aws_lambda']\n"
+        " 'urllib.parse', 'logging',"
+        " 'dynamorm._runtime.accounts', 'dynamorm._runtime.aws_lambda']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -147,8 +147,13 @@ class _Connection:
 
 
 def _parse_head(reader: Any, url: str) -> tuple[int, dict[str, str]]:
-    line = reader.readline(_MAX_HEAD)
+    try:
+        line = reader.readline(_MAX_HEAD)
+    except ConnectionResetError:
+        line = b""
     if not line:
+        # Closed or reset before the first byte of an answer: on a kept-alive connection, the
+        # server had closed it while it was idle.
         raise _Stale
     parts = line.split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
