@@ -38,9 +38,9 @@ FAKE_SERVER = textwrap.dedent(
             self.wfile.write(body)
         def log_message(self, *args):
             pass
-    server = http.server.HTTPServer(("127.0.0.1", int(port)), Handler)
     with open(pid_file, "w") as f:
         f.write(" ".join(map(str, pids)))
+    server = http.server.HTTPServer(("127.0.0.1", int(port)), Handler)
     server.serve_forever()
     """
 )
