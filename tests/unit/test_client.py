@@ -32,6 +32,7 @@ from dynamorm import (
     UnknownOperation,
     ValidationError,
 )
+from dynamorm._io import client as client_module
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzzSECRET"
 TOKEN = "FQoGZXIvYXdzEXAMPLETOKENzzz"
@@ -235,23 +236,33 @@ def test_expired_token_twice_is_raised() -> None:
     assert len(t.requests) == 2
 
 
-def test_deadline_never_sleeps_past_and_names_attempts() -> None:
-    t = Recorder(err(400, "ThrottlingException"))
-    db = make_db(t, retry=RetryPolicy(50, base_delay=0.05, max_delay=0.05))
+def test_deadline_never_sleeps_past_and_names_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(client_module, "_monotonic", lambda: now[0])
+
+    def answer(request: Request) -> Response:
+        assert request.read_timeout <= deadline - now[0]  # clamped to the time left
+        now[0] += min(0.01, request.read_timeout)  # each attempt takes 10 ms at most
+        return err(400, "ThrottlingException")
+
+    t = Recorder(answer)
+    db = make_db(t, retry=RetryPolicy(50, base_delay=0.05, max_delay=0.05, rng=random.Random(5)))
     slept: list[float] = []
 
     def sleep(s: float) -> None:
-        slept.append(s)
-        time.sleep(s)
+        now[0] += s
+        slept.append(now[0])
 
     db.client._sleep = sleep
-    deadline = time.monotonic() + 0.3
+    deadline = now[0] + 0.3
     with pytest.raises(DeadlineExceeded) as info:
         db.client.call("ListTables", {}, deadline=deadline)
     assert isinstance(info.value, TimeoutError)
     assert isinstance(info.value.last_error, Throttled)
-    assert time.monotonic() <= deadline + 0.05
-    assert "attempt" in str(info.value)
+    assert now[0] <= deadline
+    assert slept
+    assert all(woke < deadline for woke in slept)
+    assert f"after {len(t.requests)} attempt(s)" in str(info.value)
     assert len(t.requests) < 50
 
 
