@@ -132,10 +132,23 @@ class _Connection:
 
     def is_dropped(self) -> bool:
         """True if the peer closed this idle connection (or sent something unexpected)."""
+        sock = self.sock
+        sock.setblocking(False)
+        if type(sock) is socket.socket:
+            try:
+                sock.recv(1, socket.MSG_PEEK)
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+            return True
+        import ssl  # already loaded: this is a TLS connection
+
         try:
-            self.sock.setblocking(False)
-            self.sock.recv(1, socket.MSG_PEEK)
-        except BlockingIOError:
+            # TLS cannot peek; an idle connection has no application data, so a read either
+            # finds nothing (or only a session ticket) or the close / stray bytes that end it.
+            sock.recv(1)
+        except (BlockingIOError, ssl.SSLWantReadError):
             return False
         except OSError:
             return True
