@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -187,3 +189,17 @@ def test_endpoint_parsing() -> None:
     assert (ep.host, ep.port, ep.netloc, ep.url) == ("127.0.0.1", 8000, "127.0.0.1:8000", ep.url)
     v6 = Endpoint("http://[::1]:8000")
     assert (v6.host, v6.port) == ("::1", 8000)
+
+
+def test_connecting_to_an_ascii_host_does_not_load_the_idna_codec() -> None:
+    code = (
+        "import socket, sys\n"
+        "from dynamorm import HTTPTransport, Request\n"
+        "from dynamorm._io.transport import Endpoint\n"
+        "server = socket.create_server(('127.0.0.1', 0))\n"
+        "endpoint = Endpoint(f'http://127.0.0.1:{server.getsockname()[1]}')\n"
+        "HTTPTransport().warm(endpoint)\n"
+        "print('encodings.idna' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
