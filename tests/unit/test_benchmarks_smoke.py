@@ -14,6 +14,10 @@ import pytest
 import benchmarks.__main__ as runner
 from benchmarks.__main__ import BENCHMARKS, main
 from benchmarks._context import Context
+from benchmarks._decode_child import check, raw_body
+from benchmarks._decode_models import Order, values
+from benchmarks._page_data import ITEMS, PageServer, page_body
+from benchmarks._page_data import item as page_item
 from benchmarks._results import RESULTS_END, Result, summarize, update_doc
 from benchmarks._server import InstantServer
 
@@ -50,6 +54,26 @@ def test_instant_server_answers_keep_alive_requests_with_a_checksummed_get_item(
         reader.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+
+
+def test_page_server_serves_the_same_checksummed_1_mb_page_on_every_request() -> None:
+    with Context() as ctx, PageServer(ctx.python, ctx.child_env(import_benchmarks=True)) as server:
+        first, second = raw_body(server.url), raw_body(server.url)
+    assert first == second == page_body()
+    assert 1_000_000 <= len(first) <= 1_100_000
+    page = json.loads(first)
+    assert page["Count"] == len(page["Items"]) == ITEMS
+    assert "LastEvaluatedKey" not in page
+
+
+def test_decode_check_accepts_the_page_and_names_a_wrong_value() -> None:
+    orders = [Order.from_item(page_item(i)) for i in range(ITEMS)]
+    assert check("dynamorm", orders, values) == {"amount": "int", "fee": "Decimal", "codes": "int"}
+    orders[3].lines[1].qty += 1
+    with pytest.raises(SystemExit, match=r"dynamorm: item 3 reads back as"):
+        check("dynamorm", orders, values)
+    with pytest.raises(SystemExit, match=f"dynamorm: 999 items, expected {ITEMS}"):
+        check("dynamorm", orders[1:], values)
 
 
 def test_summarize_gives_median_and_quartiles() -> None:
@@ -91,6 +115,12 @@ def _check_result(result: dict[str, Any]) -> None:
 EXPECTED_ROWS = {
     "cold_start": ["python -c pass", "dynamorm", "boto3 client"],
     "cpu_per_call": ["dynamorm", "boto3 client", "boto3 resource Table"],
+    "decode_page": [
+        "dynamorm page()",
+        "dynamorm decode_page() alone",
+        "boto3 resource Table.query",
+        "PynamoDB Model.query",
+    ],
 }
 
 
