@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from dynamorm import DB, HTTPTransport, Request, Response
+from dynamorm import DB, HTTPTransport, Request, RequestEvent, Response
 from dynamorm._core.errors import InvalidCursor, MultipleResults, NotFound, ValidationError
+from dynamorm._orm import fast_decode
 from dynamorm._orm.model import GSI, LSI, Attr, Model, field
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 
@@ -258,3 +259,74 @@ def test_tampered_and_foreign_cursors(
     with pytest.raises(InvalidCursor, match="cursor is signed, but this DB has no cursor_secret"):
         pdb.query(Payment).where(M1).page(cursor=cursor)
     assert sent == []  # refused before anything is sent
+
+
+def big_payments(merchant: str, count: int, status: str | None = None) -> list[Payment]:
+    """Payments with a long note, so one page of them is past the fast decoder's threshold."""
+    out = []
+    for n in range(count):
+        p = payment(merchant, n)
+        p.note = f"{n:03}" + "n" * 600
+        p.status = status or p.status
+        out.append(p)
+    return out
+
+
+def state(items: list[Payment]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(dict(p.__dict__), Payment.__meta__.extras(p)) for p in items]
+
+
+@pytest.fixture
+def fast_spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes of the bodies Payment pages decode through msgspec (the fast decoder)."""
+    real = fast_decode._build_fast(Payment.__meta__)
+    assert real is not None, "msgspec is a dev dependency"
+    sizes: list[int] = []
+
+    def spy(body: bytes, partial: bool) -> Any:
+        sizes.append(len(body))
+        return real(body, partial)
+
+    monkeypatch.setattr(Payment.__meta__, "fast", spy)
+    return sizes
+
+
+def test_large_pages_decode_through_msgspec_like_the_stdlib(
+    pdb: DB, fast_spy: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store(pdb, big_payments("m3", 150))
+    events: list[RequestEvent] = []
+    pdb.client.hooks.append(events.append)
+    q = pdb.query(Payment).where(Payment.merchant_id == "m3")
+    before = pdb.consumed.read
+    fast = q.page()
+    assert fast_spy
+    assert fast_spy[0] >= fast_decode.FAST_THRESHOLD
+    assert ids(fast) == [f"p{n:03}" for n in range(150)]
+    assert fast.items == big_payments("m3", 150)
+    assert fast.consumed.read > 0
+    assert pdb.consumed.read == pytest.approx(before + fast.consumed.read)
+    assert events[-1].consumed_capacity == pytest.approx(fast.consumed.total)
+    projected = q.project(Payment.amount).all()
+    assert "note" not in projected[0].__dict__
+    spied = len(fast_spy)
+    monkeypatch.setattr(Payment.__meta__, "fast", False)  # as without msgspec: the stdlib path
+    assert state(q.page().items) == state(fast.items)
+    assert state(q.project(Payment.amount).all()) == state(projected)
+    assert len(fast_spy) == spied
+
+
+def test_trimmed_gsi_page_resumes_right_after_the_last_item(pdb: DB, fast_spy: list[int]) -> None:
+    # m4's items share their by-status key (status, settled_at) with m1's and m2's settled ones
+    store(pdb, big_payments("m4", 120, status="settled"))
+    q = pdb.query(Payment).where(Payment.status == "settled").page_size(100)
+    everything = [(p.merchant_id, p.payment_id) for p in q]
+    assert len(everything) == 10 + 3 + 120
+    filtered = q.filter(Payment.amount >= 0)
+    pages = list(filtered.limit(7).pages())
+    assert fast_spy  # the first page was large, and trimmed to 7 items
+    head = [(p.merchant_id, p.payment_id) for page in pages for p in page]
+    cursor = pages[-1].cursor
+    assert cursor is not None
+    rest = [(p.merchant_id, p.payment_id) for page in q.pages(cursor=cursor) for p in page]
+    assert head + rest == everything

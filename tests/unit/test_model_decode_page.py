@@ -207,3 +207,34 @@ def test_self_referencing_models_decode_on_the_fast_path() -> None:
     assert Tree.__meta__.fast
     assert page.items == trees
     assert {_source(t) for t in page.items} == {"Raw"}
+
+
+def test_partial_pages_leave_missing_fields_unset_on_both_paths() -> None:
+    kept = ("customerId", "orderId", "total", "count", "placed", "lines")
+    items = [{k: v for k, v in _order(i).to_item().items() if k in kept} for i in range(300)]
+    items[5]["placed"] = {"NULL": True}
+    items[6]["lines"]["L"][0]["M"]["surprise"] = {"S": "x"}  # this one takes the Python path
+    del items[7]["count"]
+    body = _big_body(items)
+    fast = decode_page(Order, body, partial=True).items
+    slow = decode_page_python(Order.__meta__, body, partial=True).items
+    assert Order.__meta__.fast
+    assert [i for i, o in enumerate(fast) if isinstance(_source(o), dict)] == [6]
+    assert [_state(o) for o in fast] == [_state(o) for o in slow]
+    for order in (fast[0], slow[0]):
+        assert set(order.__dict__) == {
+            "customer_id",
+            "order_id",
+            "total",
+            "count",
+            "placed",
+            "lines",
+        }
+        assert order.lines[0].note is None  # nested models still fill their defaults
+        with pytest.raises(AttributeError, match="tier"):
+            _ = order.tier
+    assert fast[5].placed is None
+    assert "tier" not in fast[6].__dict__
+    assert "count" not in fast[7].__dict__
+    assert "count" not in slow[7].__dict__
+    assert "count" in decode_page(Order, body).items[7].__dict__  # a full page fills defaults

@@ -13,7 +13,16 @@ from typing import Any, assert_type
 
 import pytest
 
-from dynamorm import DB, Credentials, DeadlineExceeded, Request, Response, TableNotFound
+from dynamorm import (
+    DB,
+    Credentials,
+    DeadlineExceeded,
+    ProtocolError,
+    Request,
+    Response,
+    RetryPolicy,
+    TableNotFound,
+)
 from dynamorm._core.errors import (
     InvalidOperator,
     MissingPrimaryKey,
@@ -368,6 +377,30 @@ def test_limit_with_a_filter_truncates_and_resumes_after_the_last_item() -> None
     fake.script(answer(3))
     q.page(cursor=page.cursor)
     assert fake.last["ExclusiveStartKey"] == key(2)
+
+
+def test_trimmed_index_page_resumes_from_the_keys_as_stored() -> None:
+    # The resume key is the table key plus the index key, copied from the stored item (here
+    # an amount stored as "07", which re-encoding the decoded int would turn into "7").
+    stored = [item(n, amount={"N": f"{n:02}"}) for n in (5, 6, 7, 8)]
+    fake = Fake({"Items": stored, "Count": 4, "LastEvaluatedKey": key(9)})
+    q = make_db(fake).query(Payment).where(M1 & (Payment.amount > 1)).filter(Payment.note == "")
+    (page,) = list(q.limit(3).pages())
+    assert [p.amount for p in page] == [5, 6, 7]
+    fake.script(answer())
+    q.page(cursor=page.cursor)
+    assert fake.last["IndexName"] == "by-amount"
+    assert fake.last["ExclusiveStartKey"] == {**key(7), "amount": {"N": "07"}}
+
+
+def test_a_malformed_page_is_a_protocol_error() -> None:
+    def transport(request: Request) -> Response:
+        return Response(200, {}, b'{"Items": [{"merchant_id": }]}')
+
+    db = make_db(transport, retry=RetryPolicy(1))  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match=r"^Query: malformed response page: ") as info:
+        db.query(Payment).where(M1).all()
+    assert info.value.status == 200
 
 
 def test_iteration_is_lazy() -> None:

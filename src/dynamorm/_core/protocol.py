@@ -133,6 +133,24 @@ def parse_response(
 
     ``headers`` must have lower-case names.
     """
+    verify_body(operation, status, headers, body)
+    return _decode(operation, status, headers, body)
+
+
+def response_body(operation: str, status: int, headers: dict[str, str], body: bytes) -> bytes:
+    """Verify a response; return its raw JSON body on 200 or raise the mapped error.
+
+    The same checks and errors as :func:`parse_response`, without decoding a 200 body that
+    is plainly a JSON object (the caller decodes it).
+    """
+    verify_body(operation, status, headers, body)
+    if status != 200 or body[:1] != b"{" or body[-1:] != b"}":
+        _decode(operation, status, headers, body)
+    return body
+
+
+def verify_body(operation: str, status: int, headers: dict[str, str], body: bytes) -> None:
+    """Check a response body against its ``x-amz-crc32`` and ``content-length`` headers."""
     crc = headers.get("x-amz-crc32")
     if crc is not None and crc.isdigit() and zlib.crc32(body) != int(crc):
         raise ChecksumMismatch(
@@ -146,6 +164,9 @@ def parse_response(
             f"{operation}: truncated response: expected {length} bytes, got {len(body)}",
             status=status,
         )
+
+
+def _decode(operation: str, status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
     data: Any
     try:
         data = _loads(body) if body else {}

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from dynamorm._core.errors import (
     ConfigurationError,
@@ -23,11 +23,17 @@ from dynamorm._core.protocol import (
     encode_body,
     parse_response,
     request_headers,
+    response_body,
 )
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.signing import sign
 from dynamorm._io.credentials import CredentialsProvider
 from dynamorm._io.transport import Endpoint, HTTPTransport, Request, Transport
+
+T = TypeVar("T")
+
+_Parse = Callable[[str, int, dict[str, str], bytes], T]
+"""Turns a verified response (operation, status, lower-case headers, body) into a result."""
 
 _monotonic = time.monotonic
 _amz_date_cache: tuple[int, str] = (0, "")
@@ -48,7 +54,8 @@ class RequestEvent:
     requests; None when the request names none). ``started`` is epoch seconds; ``duration`` is
     seconds including retries and backoff; ``attempts`` counts requests sent.
     ``consumed_capacity`` is the response's total ``CapacityUnits`` when the request asked for
-    ``ReturnConsumedCapacity`` (else None); ``error`` is the exception raised, or None.
+    ``ReturnConsumedCapacity`` (else None; after ``call_raw`` it is found in the raw body
+    without decoding the items); ``error`` is the exception raised, or None.
     """
 
     __slots__ = (
@@ -157,8 +164,20 @@ class Client:
         client's ``deadline`` attribute (set on deadline-bound views of a DB).
         """
         if self.hooks:
-            return self._observed(operation, payload, deadline)
-        return self._call(operation, payload, deadline, None)
+            return self._observed(operation, payload, deadline, parse_response, _capacity)
+        return self._call(operation, payload, deadline, None, parse_response)
+
+    def call_raw(
+        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
+    ) -> bytes:
+        """Like :meth:`call`, but return the verified response body as raw JSON bytes.
+
+        The same signing, retries, deadline, error mapping and hooks as ``call``; only the
+        successful body is left undecoded, for a faster decoder of the caller's choice.
+        """
+        if self.hooks:
+            return self._observed(operation, payload, deadline, response_body, _raw_capacity)
+        return self._call(operation, payload, deadline, None, response_body)
 
     def _call(
         self,
@@ -166,7 +185,8 @@ class Client:
         payload: dict[str, Any],
         deadline: float | None,
         event: RequestEvent | None,
-    ) -> dict[str, Any]:
+        parse: _Parse[T],
+    ) -> T:
         operation = check_operation(operation)
         if deadline is None:
             deadline = self.deadline
@@ -184,7 +204,7 @@ class Client:
             if event is not None:
                 event.attempts = attempts
             try:
-                return self._send(operation, body, remaining)
+                return self._send(operation, body, remaining, parse)
             except ExpiredToken as exc:
                 if refreshed:
                     exc.attempts = attempts
@@ -211,19 +231,24 @@ class Client:
             self._sleep(wait)
 
     def _observed(
-        self, operation: str, payload: dict[str, Any], deadline: float | None
-    ) -> dict[str, Any]:
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        deadline: float | None,
+        parse: _Parse[T],
+        capacity: Callable[[T], float | None],
+    ) -> T:
         event = RequestEvent(operation, _tables(payload), self.region)
         start = _monotonic()
         try:
-            response = self._call(operation, payload, deadline, event)
+            response = self._call(operation, payload, deadline, event, parse)
         except Exception as exc:
             event.duration = _monotonic() - start
             event.error = exc
             self._emit(event)
             raise
         event.duration = _monotonic() - start
-        event.consumed_capacity = _capacity(response)
+        event.consumed_capacity = capacity(response)
         self._emit(event)
         return response
 
@@ -238,7 +263,7 @@ class Client:
                     "request hook %r failed (the request itself was not affected)", hook
                 )
 
-    def _send(self, operation: str, body: bytes, remaining: float | None) -> dict[str, Any]:
+    def _send(self, operation: str, body: bytes, remaining: float | None, parse: _Parse[T]) -> T:
         creds = self.credentials.get()
         headers = request_headers(operation, self.endpoint.netloc)
         headers.update(
@@ -271,7 +296,7 @@ class Client:
                 read_timeout=read_timeout,
             )
         )
-        return parse_response(operation, response.status, response.headers, response.body)
+        return parse(operation, response.status, response.headers, response.body)
 
     def remaining(self) -> float | None:
         """Seconds left before this client's deadline (``None`` without one)."""
@@ -365,8 +390,22 @@ class _DeadlineClient(Client):
     def call(
         self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
     ) -> dict[str, Any]:
+        return self._bounded(Client.call, operation, payload, deadline)
+
+    def call_raw(
+        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
+    ) -> bytes:
+        return self._bounded(Client.call_raw, operation, payload, deadline)
+
+    def _bounded(
+        self,
+        send: Callable[..., T],
+        operation: str,
+        payload: dict[str, Any],
+        deadline: float | None,
+    ) -> T:
         try:
-            response = Client.call(self, operation, payload, deadline=deadline)
+            response = send(self, operation, payload, deadline=deadline)
         except DeadlineExceeded as exc:
             self._explain(exc, operation)
             raise
@@ -443,3 +482,27 @@ def _capacity(response: dict[str, Any]) -> float | None:
     if entries is None:
         return None
     return float(sum(e.get("CapacityUnits", 0.0) for e in entries if isinstance(e, dict)))
+
+
+_CAPACITY_WINDOW = 16 * 1024  # bytes of a raw body read for one ConsumedCapacity value
+
+
+def _raw_capacity(body: bytes) -> float | None:
+    """The total consumed capacity in a raw response body, without decoding its items.
+
+    ``"ConsumedCapacity"`` may also name an attribute inside an item, but such a value is an
+    AttributeValue (``{"N": ...}``); the response's own entry is the one with ``CapacityUnits``.
+    """
+    import json
+    import re
+
+    decode = json.JSONDecoder().raw_decode
+    for match in re.finditer(rb'"ConsumedCapacity"\s*:\s*', body):
+        start = match.end()
+        try:
+            value = decode(body[start : start + _CAPACITY_WINDOW].decode("utf-8", "replace"))[0]
+        except ValueError:  # longer than the window (an attribute holding a large value)
+            continue
+        if isinstance(value, list) or (isinstance(value, dict) and "CapacityUnits" in value):
+            return _capacity({"ConsumedCapacity": value})
+    return None

@@ -3,7 +3,9 @@
 The loops are written once for every reader: one request per page and segment, the deadline
 checked before each request, items capped at the reader's limit (the cursor then resumes right
 after the last item delivered), and parallel scans run by a few worker threads feeding a small
-bounded queue, so memory stays constant however large the table is.
+bounded queue, so memory stays constant however large the table is. Item pages are fetched as
+raw bytes and decoded straight to instances by the plan's page decoder (msgspec for large pages,
+see ``fast_decode``); only ``Select=COUNT`` pages go through the JSON-decoding ``Client.call``.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from dynamorm._core.errors import DeadlineExceeded
+from dynamorm._core.errors import DeadlineExceeded, DynamORMError, ProtocolError
 from dynamorm._orm._cursor import CursorCodec, Key, State
 from dynamorm._orm.results import Capacity
 
 if TYPE_CHECKING:
     from dynamorm._orm.base import DBBase
+    from dynamorm._orm.fast_decode import DecodedPage
 
 M = TypeVar("M")
 
@@ -63,9 +66,22 @@ class Page(Generic[M]):
 
 
 class Plan(Generic[M]):
-    """A query or scan ready to send page by page: its fixed payload and how to read results."""
+    """A query or scan ready to send page by page: its fixed payload and how to read results.
 
-    __slots__ = ("codec", "counting", "decode", "filtered", "operation", "payload", "what")
+    ``decode`` turns a raw response body into a decoded page; ``resume`` gives the key to
+    resume after one of its items (its table key, plus the index key when reading an index).
+    """
+
+    __slots__ = (
+        "codec",
+        "counting",
+        "decode",
+        "filtered",
+        "operation",
+        "payload",
+        "resume",
+        "what",
+    )
 
     def __init__(
         self,
@@ -73,7 +89,8 @@ class Plan(Generic[M]):
         payload: dict[str, Any],
         *,
         codec: CursorCodec,
-        decode: Callable[[dict[str, Any]], M],
+        decode: Callable[[bytes], DecodedPage[M]],
+        resume: Callable[[M], Key],
         filtered: bool,
         counting: bool,
         what: str,
@@ -82,21 +99,23 @@ class Plan(Generic[M]):
         self.payload = payload
         self.codec = codec
         self.decode = decode
+        self.resume = resume
         self.filtered = filtered
         self.counting = counting
         self.what = what
 
 
 class _Fetched(Generic[M]):
-    __slots__ = ("consumed", "count", "items", "last_key", "raw", "scanned")
+    __slots__ = ("consumed", "count", "items", "last_key", "scanned")
 
-    def __init__(self, response: dict[str, Any], decode: Callable[[dict[str, Any]], M]) -> None:
-        self.raw: list[dict[str, Any]] = response.get("Items", [])
-        self.items = [decode(item) for item in self.raw]
-        self.last_key: Key | None = response.get("LastEvaluatedKey") or None
-        self.count: int = response.get("Count", len(self.raw))
-        self.scanned: int = response.get("ScannedCount", self.count)
-        self.consumed = Capacity()
+    def __init__(
+        self, items: list[M], last_key: Key | None, count: int, scanned: int, consumed: Capacity
+    ) -> None:
+        self.items = items
+        self.last_key = last_key
+        self.count = count
+        self.scanned = scanned
+        self.consumed = consumed
 
 
 def _fetch(
@@ -110,10 +129,32 @@ def _fetch(
         payload["Limit"] = limit
     if start is not None:
         payload["ExclusiveStartKey"] = start
-    response = db.client.call(plan.operation, payload)
-    fetched = _Fetched(response, plan.decode)
-    fetched.consumed = db._account(response, "read")
-    return fetched
+    if plan.counting:
+        response = db.client.call(plan.operation, payload)
+        count = response.get("Count", 0)
+        return _Fetched(
+            [],
+            response.get("LastEvaluatedKey") or None,
+            count,
+            response.get("ScannedCount", count),
+            db._account(response, "read"),
+        )
+    body = db.client.call_raw(plan.operation, payload)
+    try:
+        page = plan.decode(body)
+    except DynamORMError:
+        raise
+    except ValueError as exc:  # valid checksum and length, but not a Query/Scan response
+        raise ProtocolError(
+            f"{plan.operation}: malformed response page: {exc}", status=200
+        ) from None
+    return _Fetched(
+        page.items,
+        page.last_evaluated_key or None,
+        page.count,
+        page.scanned_count,
+        db._account({"ConsumedCapacity": page.consumed_capacity}, "read"),
+    )
 
 
 def _segment(
@@ -224,9 +265,7 @@ def _advance(
     """Record a segment's progress in ``state``; return the page's items (the first ``keep``)."""
     items = fetched.items
     if keep is not None and keep < len(items):
-        names = plan.codec.key_names
-        last = fetched.raw[keep - 1]
-        state[segment] = {name: last[name] for name in names}
+        state[segment] = plan.resume(items[keep - 1])
         return items[:keep]
     if fetched.last_key is None:
         state.pop(segment, None)

@@ -1,14 +1,19 @@
 """Query/Scan response bodies straight to model instances.
 
-:func:`decode_page` is the entry point. Small bodies go through ``json`` and the model's
-generated item decoder. Large bodies (``FAST_THRESHOLD`` bytes and up) use msgspec, imported on
-the first large page: per model, a typed wire schema (one msgspec Struct per model, one small
-Struct per AttributeValue shape) is generated once, so the C decoder does the JSON parsing, the
-number/base64/timestamp conversions and the set building, and a generated builder only moves
-values into instances. Each item keeps its raw JSON slice as the snapshot that change tracking
-and undeclared-attribute preservation read lazily. An item the typed schema rejects (a type
-mismatch, a NULL where a value is expected, a malformed number) is decoded by the reference
-Python path, which returns the same result or raises an error naming ``Model.field``.
+:func:`decode_page` is the entry point; queries and scans read every page through it. Small
+bodies go through ``json`` and the model's generated item decoder. Large bodies
+(``FAST_THRESHOLD`` bytes and up) use msgspec, imported on the first large page: per model, a
+typed wire schema (one msgspec Struct per model, one small Struct per AttributeValue shape) is
+generated once, so the C decoder does the JSON parsing, the number/base64/timestamp conversions
+and the set building, and a generated builder only moves values into instances. Each item keeps
+its raw JSON slice as the snapshot that change tracking and undeclared-attribute preservation
+read lazily. An item the typed schema rejects (a type mismatch, a NULL where a value is
+expected, a malformed number) is decoded by the reference Python path, which returns the same
+result or raises an error naming ``Model.field``.
+
+A *partial* page (a projection, or an index that does not project every attribute) leaves the
+fields its items lack unset instead of filling their defaults, so reading one raises an
+AttributeError naming it and writing the instance back cannot overwrite the stored value.
 """
 
 from __future__ import annotations
@@ -56,11 +61,12 @@ class DecodedPage(Generic[T]):
         return f"DecodedPage({len(self.items)} items{more})"
 
 
-def decode_page(model: type[M], body: bytes) -> DecodedPage[M]:
+def decode_page(model: type[M], body: bytes, *, partial: bool = False) -> DecodedPage[M]:
     """Decode a Query/Scan response body into instances of ``model``.
 
     Uses msgspec for bodies of ``FAST_THRESHOLD`` bytes and more when it is installed (the
-    ``fast`` extra), the standard library otherwise; both give identical results.
+    ``fast`` extra), the standard library otherwise; both give identical results. ``partial``
+    leaves the fields an item lacks unset (for projected reads) instead of defaulting them.
     """
     meta = model.__meta__
     if len(body) >= FAST_THRESHOLD:
@@ -68,34 +74,51 @@ def decode_page(model: type[M], body: bytes) -> DecodedPage[M]:
         if fast is None:
             fast = meta.fast = _build_fast(meta) or False
         if fast:
-            page: DecodedPage[M] = fast(body)
+            page: DecodedPage[M] = fast(body, partial)
             return page
-    return decode_page_python(meta, body)
+    return decode_page_python(meta, body, partial=partial)
 
 
-def decode_page_python(meta: ModelMeta, body: bytes) -> DecodedPage[Any]:
+def decode_page_python(meta: ModelMeta, body: bytes, *, partial: bool = False) -> DecodedPage[Any]:
     """The standard-library path of :func:`decode_page`."""
     import json
 
     data = json.loads(body)
-    from_item = meta.from_item
-    items = [from_item(item) for item in data.get("Items", ())]
+    decode = _partial_decoder(meta) if partial else meta.from_item
+    items = [decode(item) for item in data.get("Items", ())]
+    count = data.get("Count", len(items))
     return DecodedPage(
         items,
         data.get("LastEvaluatedKey"),
-        data.get("Count", len(items)),
-        data.get("ScannedCount", len(items)),
+        count,
+        data.get("ScannedCount", count),
         data.get("ConsumedCapacity"),
     )
 
 
-def _build_fast(meta: ModelMeta) -> Callable[[bytes], DecodedPage[Any]] | None:
+def _partial_decoder(meta: ModelMeta) -> Callable[[dict[str, Any]], Any]:
+    """Decode items that may lack attributes, leaving the missing fields unset."""
+    from_item = meta.from_item
+    fields = [(info.name, info.stored) for info in meta.fields.values()]
+
+    def decode(item: dict[str, Any]) -> Any:
+        obj = from_item(item)
+        values = obj.__dict__
+        for name, stored in fields:
+            if stored not in item:
+                values.pop(name, None)
+        return obj
+
+    return decode
+
+
+def _build_fast(meta: ModelMeta) -> Callable[[bytes, bool], DecodedPage[Any]] | None:
     try:
         import msgspec
     except ImportError:
         return None
     wire = _Wire(msgspec)
-    item_type, build = wire.model(meta, top=True)
+    item_type, build, build_partial = wire.top(meta)
 
     page_type = msgspec.defstruct(
         "PageWire",
@@ -113,16 +136,18 @@ def _build_fast(meta: ModelMeta) -> Callable[[bytes], DecodedPage[Any]] | None:
     plain_decoder = msgspec.json.Decoder()
     decode_item = item_decoder.decode
     from_item = meta.from_item
+    from_partial = _partial_decoder(meta)
 
-    def decode(body: bytes) -> DecodedPage[Any]:
+    def decode(body: bytes, partial: bool) -> DecodedPage[Any]:
         page: Any = page_decoder.decode(body)
         items: list[Any] = []
         append = items.append
+        builder, fallback = (build_partial, from_partial) if partial else (build, from_item)
         for raw in page.Items:
             try:
-                append(build(decode_item(raw), raw))
+                append(builder(decode_item(raw), raw))
             except Exception:  # the reference path decodes it, or names the bad field
-                append(from_item(plain_decoder.decode(raw)))
+                append(fallback(plain_decoder.decode(raw)))
         count = len(items) if page.Count is None else page.Count
         scanned = count if page.ScannedCount is None else page.ScannedCount
         return DecodedPage(items, page.LastEvaluatedKey, count, scanned, page.ConsumedCapacity)
@@ -193,7 +218,7 @@ class _Wire:
         if kind in ("list", "dict"):
             return self._container(codec, src)
         if kind == "model" and codec.target not in self.active:
-            nested, builder = self.model(codec.target.__meta__, top=False)
+            nested, builder = self.model(codec.target.__meta__)
             wrapped = self.wrapper("M", nested, opt)
             call = f"{builder}(@)"
             return wrapped, self._maybe(opt, f"{src}.M", call)
@@ -229,20 +254,35 @@ class _Wire:
         template = f"{{_dm_k{n}: {element} for _dm_k{n}, _dm_x{n} in @.items()}}"
         return wrapped, self._maybe(opt, f"{src}.M", template)
 
-    def model(self, meta: ModelMeta, *, top: bool) -> tuple[Any, Any]:
-        """The item Struct of ``meta``'s model and its builder (a function, or its name)."""
-        cached = None if top else self.models.get(meta.model)
-        if cached is not None:
-            return cached
+    def top(self, meta: ModelMeta) -> tuple[Any, Any, Any]:
+        """The page item Struct of ``meta``'s model, its builder and its partial builder.
+
+        Both builders take the decoded Struct and the item's raw JSON; the partial one leaves
+        the fields an item lacks unset instead of filling their defaults.
+        """
+        struct, exprs = self._struct(meta, top=True)
+        full = self._builder(meta, exprs, partial=False)
+        partial = self._builder(meta, exprs, partial=True)
+        return struct, self.ns[full], self.ns[partial]
+
+    def model(self, meta: ModelMeta) -> tuple[Any, str]:
+        """The Struct of a nested model and the name of its builder function."""
+        cached = self.models.get(meta.model)
+        if cached is None:
+            struct, exprs = self._struct(meta, top=False)
+            cached = self.models[meta.model] = (struct, self._builder(meta, exprs, partial=False))
+        return cached
+
+    def _struct(self, meta: ModelMeta, *, top: bool) -> tuple[Any, list[str]]:
+        """The item Struct and, per field, the expression unwrapping its value ``_dm_v``."""
         self.active.add(meta.model)
         infos = list(meta.fields.values())
-        builder = self.name("build", None)
-        self.ns[builder + "_cls"] = meta.model
-        fields, lines = [], []
+        fields, exprs = [], []
         for i, info in enumerate(infos):
             wire_type, expr = self.value(info.codec, "_dm_v")
             fields.append((f"f{i}", wire_type | None, None))
-            lines += self._assign(info, i, expr)
+            exprs.append(expr)
+        self.active.discard(meta.model)
         struct = self.msgspec.defstruct(
             f"{meta.name}Wire",
             fields,
@@ -250,6 +290,15 @@ class _Wire:
             rename={f"f{i}": info.stored for i, info in enumerate(infos)},
             forbid_unknown_fields=not top,
         )
+        return struct, exprs
+
+    def _builder(self, meta: ModelMeta, exprs: list[str], *, partial: bool) -> str:
+        """Generate the function moving a decoded Struct's values into a new instance."""
+        builder = self.name("build", None)
+        self.ns[builder + "_cls"] = meta.model
+        lines: list[str] = []
+        for i, (info, expr) in enumerate(zip(meta.fields.values(), exprs, strict=True)):
+            lines += self._assign(info, i, expr, partial=partial)
         source = "\n".join(
             [
                 f"def {builder}(_dm_w, _dm_raw=None):",
@@ -261,18 +310,16 @@ class _Wire:
             ]
         )
         exec(compile(source, f"<dynamorm wire {meta.name}>", "exec"), self.ns)
-        self.active.discard(meta.model)
-        if top:
-            return struct, self.ns[builder]
-        self.models[meta.model] = (struct, builder)
-        return struct, builder
+        return builder
 
-    def _assign(self, info: FieldInfo, i: int, expr: str) -> list[str]:
+    def _assign(self, info: FieldInfo, i: int, expr: str, *, partial: bool) -> list[str]:
         lines = [
             f"    _dm_v = _dm_w.f{i}",
             "    if _dm_v is not None:",
             f"        _dm_d[{info.name!r}] = {expr}",
         ]
+        if partial:
+            return lines
         if info.default is not MISSING:
             missing = self.name("m", info.default)
         elif info.missing is not None:
@@ -283,7 +330,7 @@ class _Wire:
 
 
 def _generic(origin: Any, *args: Any) -> Any:
-    return origin[args if len(args) > 1 else args[0]]
+    return origin[args[0] if len(args) == 1 else args]
 
 
 def _scalar_type(kind: str) -> Any:

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from dynamorm._core.errors import InvalidOperator, MultipleResults, NotFound, ValidationError
 from dynamorm._core.expressions import Condition, Path, build_expressions, split_key_condition
-from dynamorm._orm._cursor import CursorCodec, State
+from dynamorm._orm._cursor import CursorCodec, Key, State
 from dynamorm._orm._pages import Page, Plan, iterate, one_page
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.meta import IndexInfo, ModelMeta
 
 if TYPE_CHECKING:
+    from dynamorm._orm.fast_decode import DecodedPage
     from dynamorm._orm.model import Model
 
 __all__ = ["Page", "Query", "QueryMixin", "Scan"]
@@ -65,23 +66,27 @@ def _label(info: IndexInfo | None, meta: ModelMeta) -> str:
     return f"{where} ({keys})"
 
 
-def _partial_decoder(meta: ModelMeta) -> Callable[[dict[str, Any]], Any]:
-    """Decode items that may lack attributes (projections, KEYS_ONLY/INCLUDE indexes).
+def _resume_key(meta: ModelMeta, names: list[str]) -> Callable[[Any], Key]:
+    """The key to resume after an item: its key attributes exactly as they were stored.
 
-    Fields absent from the item are left unset rather than given their defaults, so reading
-    one raises an AttributeError naming it, and writing the instance back cannot overwrite the
-    stored value with a default.
+    They come from the item's loaded snapshot rather than being re-encoded, so a value another
+    writer stored in a different (but decodable) form still resumes at the right place.
     """
-    from_item = meta.from_item
-    fields = [(info.name, info.stored) for info in meta.fields.values()]
 
-    def decode(item: dict[str, Any]) -> Any:
-        obj = from_item(item)
-        values = obj.__dict__
-        for name, stored in fields:
-            if stored not in item:
-                values.pop(name, None)
-        return obj
+    def key(obj: Any) -> Key:
+        item = meta.loaded_item(obj)
+        assert item is not None  # a decoded instance keeps the item it was read from
+        return {name: item[name] for name in names}
+
+    return key
+
+
+def _page_decoder(model: type[M], *, partial: bool) -> Callable[[bytes], DecodedPage[M]]:
+    """Raw Query/Scan bodies to pages of ``model`` (``partial``: projected items)."""
+    from dynamorm._orm.fast_decode import decode_page  # off the import path: first query only
+
+    def decode(body: bytes) -> DecodedPage[M]:
+        return decode_page(model, body, partial=partial)
 
     return decode
 
@@ -94,6 +99,7 @@ class _Reader(Generic[M]):
     def __init__(self, db: DBBase, model: type[M]) -> None:
         meta = db._meta(model)
         self._db = db
+        self._model = model
         self._meta_info = meta
         self._table_name = db._table(meta)
         self._index: IndexInfo | None = None
@@ -293,7 +299,8 @@ class _Reader(Generic[M]):
             self._operation,
             payload,
             codec=codec,
-            decode=_partial_decoder(meta) if partial else meta.from_item,
+            decode=_page_decoder(self._model, partial=partial),
+            resume=_resume_key(meta, key_names),
             filtered=self._filter is not None,
             counting=counting,
             what=what,
