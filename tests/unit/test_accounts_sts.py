@@ -396,10 +396,17 @@ def test_timeouts_are_clamped_to_the_deadline() -> None:
     assert 0 < request.connect_timeout <= 1.5
 
 
+class _LongestWait(random.Random):
+    """Full jitter that always draws its upper bound, so the backoff is known."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 def test_deadline_stops_retries() -> None:
     fake = FakeSTS(sts_error(400, "Throttling"))
     sts = make_sts(fake, attempts=5)
-    sts.retry = RetryPolicy(5, base_delay=30.0, max_delay=30.0)
+    sts.retry = RetryPolicy(5, base_delay=30.0, max_delay=30.0, rng=_LongestWait())
     with pytest.raises(DeadlineExceeded, match="no time to retry after 1 attempt") as info:
         assume(sts, deadline=time.monotonic() + 5)
     assert isinstance(info.value.last_error, AssumeRoleFailed)
