@@ -33,6 +33,8 @@ from dynamorm import (
     ValidationError,
 )
 from dynamorm._io import client as client_module
+from dynamorm._io.credentials import CREDENTIALS_DEADLINE
+from dynamorm._runtime.context import credentials_deadline
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzzSECRET"
 TOKEN = "FQoGZXIvYXdzEXAMPLETOKENzzz"
@@ -296,3 +298,27 @@ def test_secrets_never_in_repr_or_errors() -> None:
     ):
         assert SECRET not in text
         assert TOKEN not in text
+
+
+def test_credential_refresh_is_bounded_by_the_request_deadline() -> None:
+    seen: list[float | None] = []
+
+    class Provider:
+        def get(self) -> Credentials:
+            seen.append(CREDENTIALS_DEADLINE.get())
+            return Credentials("AKID", SECRET)
+
+        def invalidate(self) -> None:
+            """Nothing cached."""
+
+    db = make_db(Recorder(ok({})), credentials=Provider())
+    db.client.call("ListTables", {})
+    deadline = time.monotonic() + 5.0
+    db.client.call("ListTables", {}, deadline=deadline)
+    with credentials_deadline(deadline - 3.0):
+        db.client.call("ListTables", {}, deadline=deadline)
+    assert seen[0] is None
+    assert seen[1] is not None
+    assert seen[1] == pytest.approx(deadline, abs=0.5)
+    assert seen[2] == deadline - 3.0
+    assert CREDENTIALS_DEADLINE.get() is None

@@ -27,7 +27,7 @@ from dynamorm._core.protocol import (
 )
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.signing import sign
-from dynamorm._io.credentials import CredentialsProvider
+from dynamorm._io.credentials import CREDENTIALS_DEADLINE, CredentialsProvider
 from dynamorm._io.transport import Endpoint, HTTPTransport, Request, Transport
 
 T = TypeVar("T")
@@ -264,7 +264,17 @@ class Client:
                 )
 
     def _send(self, operation: str, body: bytes, remaining: float | None, parse: _Parse[T]) -> T:
-        creds = self.credentials.get()
+        if remaining is None:
+            creds = self.credentials.get()
+        else:
+            # A credential refresh (e.g. an STS call) counts against the request's deadline.
+            bound = _monotonic() + remaining
+            outer = CREDENTIALS_DEADLINE.get()
+            token = CREDENTIALS_DEADLINE.set(bound if outer is None else min(bound, outer))
+            try:
+                creds = self.credentials.get()
+            finally:
+                CREDENTIALS_DEADLINE.reset(token)
         headers = request_headers(operation, self.endpoint.netloc)
         headers.update(
             sign(

@@ -9,9 +9,16 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextvars import ContextVar
 from typing import Any, Protocol, runtime_checkable
 
 from dynamorm._core.errors import ConfigurationError, CredentialsError
+
+CREDENTIALS_DEADLINE: ContextVar[float | None] = ContextVar(
+    "dynamorm_credentials_deadline", default=None
+)
+"""The ``time.monotonic()`` instant a credential refresh (an STS call) must finish by. The client
+sets it around ``provider.get()`` from the request's deadline; providers that call out read it."""
 
 
 class Credentials:

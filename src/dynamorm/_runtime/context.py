@@ -12,6 +12,8 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from dynamorm._io.credentials import CREDENTIALS_DEADLINE
+
 if TYPE_CHECKING:
     import logging
     from contextlib import AbstractContextManager
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 _partner: ContextVar[str | None] = ContextVar("dynamorm_partner", default=None)
-_deadline: ContextVar[float | None] = ContextVar("dynamorm_credentials_deadline", default=None)
+_deadline = CREDENTIALS_DEADLINE
 
 
 def mask_partner_id(partner_id: str) -> str:
