@@ -27,8 +27,8 @@ from dynamorm._core.protocol import (
 )
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.signing import sign
-from dynamorm._io.credentials import CREDENTIALS_DEADLINE, CredentialsProvider
-from dynamorm._io.transport import Endpoint, HTTPTransport, Request, Transport
+from dynamorm._io.credentials import CREDENTIALS_DEADLINE, Credentials, CredentialsProvider
+from dynamorm._io.transport import Endpoint, HTTPTransport, Request, Response, Transport
 
 T = TypeVar("T")
 
@@ -45,6 +45,46 @@ def _amz_date() -> str:
     if _amz_date_cache[0] != now:
         _amz_date_cache = (now, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)))
     return _amz_date_cache[1]
+
+
+def send_signed(
+    transport: Transport,
+    endpoint: Endpoint,
+    headers: dict[str, str],
+    body: bytes,
+    creds: Credentials,
+    *,
+    region: str,
+    service: str,
+    user_agent: str,
+    timeouts: tuple[float, float],
+    remaining: float | None,
+) -> Response:
+    """SigV4-sign a ``POST /`` and send it; (connect, read) timeouts are clamped to the time
+    left. The one place that signs and sends, for DynamoDB and for STS."""
+    headers.update(
+        sign(
+            "POST",
+            "/",
+            "",
+            headers,
+            body,
+            access_key=creds.access_key_id,
+            secret_key=creds.secret_access_key,
+            session_token=creds.session_token,
+            region=region,
+            service=service,
+            amz_date=_amz_date(),
+        )
+    )
+    headers["user-agent"] = user_agent
+    connect_timeout, read_timeout = timeouts
+    if remaining is not None:
+        connect_timeout = min(connect_timeout, remaining)
+        read_timeout = min(read_timeout, remaining)
+    return transport(
+        Request(endpoint, headers, body, connect_timeout=connect_timeout, read_timeout=read_timeout)
+    )
 
 
 class RequestEvent:
@@ -275,36 +315,17 @@ class Client:
                 creds = self.credentials.get()
             finally:
                 CREDENTIALS_DEADLINE.reset(token)
-        headers = request_headers(operation, self.endpoint.netloc)
-        headers.update(
-            sign(
-                "POST",
-                "/",
-                "",
-                headers,
-                body,
-                access_key=creds.access_key_id,
-                secret_key=creds.secret_access_key,
-                session_token=creds.session_token,
-                region=self.region,
-                service="dynamodb",
-                amz_date=_amz_date(),
-            )
-        )
-        headers["user-agent"] = self.user_agent
-        read_timeout = self.read_timeout
-        connect_timeout = self.connect_timeout
-        if remaining is not None:
-            read_timeout = min(read_timeout, remaining)
-            connect_timeout = min(connect_timeout, remaining)
-        response = self.transport(
-            Request(
-                self.endpoint,
-                headers,
-                body,
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-            )
+        response = send_signed(
+            self.transport,
+            self.endpoint,
+            request_headers(operation, self.endpoint.netloc),
+            body,
+            creds,
+            region=self.region,
+            service="dynamodb",
+            user_agent=self.user_agent,
+            timeouts=(self.connect_timeout, self.read_timeout),
+            remaining=remaining,
         )
         return parse(operation, response.status, response.headers, response.body)
 

@@ -23,9 +23,9 @@ from dynamorm._core.errors import (
 )
 from dynamorm._core.protocol import USER_AGENT
 from dynamorm._core.retry import RetryPolicy
-from dynamorm._core.signing import sign
+from dynamorm._io.client import send_signed
 from dynamorm._io.credentials import Credentials, CredentialsProvider
-from dynamorm._io.transport import Endpoint, Request, Transport
+from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._runtime.context import current_deadline, mask_partner_id
 
 _log = logging.getLogger("dynamorm.accounts")
@@ -271,35 +271,18 @@ class StsClient:
                 role_arn=role_arn,
             ) from exc
         headers = {"host": self.endpoint.netloc, "content-type": _CONTENT_TYPE}
-        headers.update(
-            sign(
-                "POST",
-                "/",
-                "",
+        try:
+            response = send_signed(
+                self.transport,
+                self.endpoint,
                 headers,
                 body,
-                access_key=creds.access_key_id,
-                secret_key=creds.secret_access_key,
-                session_token=creds.session_token,
+                creds,
                 region=self.region,
                 service="sts",
-                amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
-            )
-        )
-        headers["user-agent"] = USER_AGENT
-        connect_timeout, read_timeout = self.connect_timeout, self.read_timeout
-        if remaining is not None:
-            connect_timeout = min(connect_timeout, remaining)
-            read_timeout = min(read_timeout, remaining)
-        try:
-            response = self.transport(
-                Request(
-                    self.endpoint,
-                    headers,
-                    body,
-                    connect_timeout=connect_timeout,
-                    read_timeout=read_timeout,
-                )
+                user_agent=USER_AGENT,
+                timeouts=(self.connect_timeout, self.read_timeout),
+                remaining=remaining,
             )
         except TransportError as exc:
             raise AssumeRoleFailed(
