@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import threading
 import zlib
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
-from benchmarks._server import ROOT, _exit_when_stdin_closes, _serve
+from benchmarks._server import InstantServer, _exit_when_stdin_closes, _serve
 
 ITEMS = 1000
 PARTITION = "merchant-0042"
@@ -142,46 +140,11 @@ def main() -> None:
         threading.Thread(target=_serve, args=(conn, response), daemon=True).start()
 
 
-class PageServer:
-    """Starts the page server in a child process; a context manager that stops it."""
+class PageServer(InstantServer):
+    """Serves the 1 MB page from a child process; a context manager that stops it."""
 
     def __init__(self, python: str, env: dict[str, str]) -> None:
-        self._proc = subprocess.Popen(
-            [python, "-m", "benchmarks._page_data"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line.strip().isdigit():
-            self.stop()
-            raise RuntimeError(f"the page server did not start (printed {line!r})")
-        self.url = f"http://127.0.0.1:{int(line)}"
-
-    def stop(self) -> None:
-        """Stop the server process and wait for it."""
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-
-    def __enter__(self) -> PageServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(python, env, module="benchmarks._page_data")
 
 
 if __name__ == "__main__":

@@ -122,13 +122,21 @@ def main() -> None:
 
 
 class InstantServer:
-    """Starts the instant server in a child process; a context manager that stops it."""
+    """Starts a canned-answer server (``module``'s ``main``) in a child process; a context
+    manager that stops it."""
 
-    def __init__(self, python: str = sys.executable) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    def __init__(
+        self,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+        *,
+        module: str = "benchmarks._server",
+    ) -> None:
+        if env is None:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self._proc = subprocess.Popen(
-            [python, "-m", "benchmarks._server"],
+            [python, "-m", module],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -138,7 +146,7 @@ class InstantServer:
         line = self._proc.stdout.readline()
         if not line.strip().isdigit():
             self.stop()
-            raise RuntimeError(f"the instant server did not start (printed {line!r})")
+            raise RuntimeError(f"{module} did not start (printed {line!r})")
         self.port = int(line)
         self.url = f"http://127.0.0.1:{self.port}"
 
