@@ -204,6 +204,22 @@ def test_the_101st_action_raises_before_anything_is_sent() -> None:
     assert fake.sent == []
 
 
+def test_items_over_4_mb_in_all_raise_before_anything_is_sent() -> None:
+    fake = FakeDynamo(ok())
+
+    def block() -> None:
+        with make_db(fake).transaction() as tx:
+            for i in range(20):  # 20 x ~300 KB: the 14th passes 4 MB
+                tx.create(Note(note_id=f"n{i}", text="x" * 300_000))
+
+    with pytest.raises(
+        ValidationError, match=r"create\(Note\(note_id='n13'\)\) would bring"
+    ) as info:
+        block()
+    assert "over DynamoDB's 4,194,304-byte limit (nothing was sent)" in str(info.value)
+    assert fake.sent == []
+
+
 def test_a_second_action_on_the_same_item_is_refused() -> None:
     fake = FakeDynamo(ok())
     tx = make_db(fake).transaction()

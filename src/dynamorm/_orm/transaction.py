@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from dynamorm._core.codec import item_size
 from dynamorm._core.errors import (
     CanceledAction,
     TransactionCanceled,
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from dynamorm._orm.model import Model
 
 MAX_TRANSACTION_ACTIONS = 100
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+"""DynamoDB limits the aggregate size of a transaction's items to 4 MB."""
 """DynamoDB's limit on the actions of one TransactWriteItems or TransactGetItems request."""
 
 T = TypeVar("T")
@@ -71,6 +74,7 @@ class Transaction:
         self._now = db.clock()
         self._plans: list[WritePlan] = []
         self._keys: set[tuple[str, Any]] = set()
+        self._size = 0
         self._state = "open"
         self.consumed: Capacity | None = None
 
@@ -196,6 +200,14 @@ class Transaction:
                 f"{plan.describe()} already has an action in this transaction; DynamoDB "
                 "allows one action per item (combine them into one update)"
             )
+        size = item_size(plan.item) if plan.item is not None else 0
+        if self._size + size > MAX_TRANSACTION_BYTES:
+            raise ValidationError(
+                f"{plan.kind}({plan.describe()}) would bring this transaction's items to "
+                f"{self._size + size:,} bytes, over DynamoDB's {MAX_TRANSACTION_BYTES:,}-byte "
+                "limit (nothing was sent)"
+            )
+        self._size += size
         self._keys.add(identity)
         self._plans.append(plan)
 
