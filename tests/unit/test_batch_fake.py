@@ -196,6 +196,30 @@ def test_write_flow_yields_calls_and_sleeps_and_ends_with_the_unprocessed() -> N
     assert (outcome.attempts, outcome.error, outcome.deadline) == (2, None, False)
 
 
+def test_progress_restarts_the_attempt_count() -> None:
+    # DynamoDB splits large batches by size: each answer writing one item is progress, so a
+    # policy of 2 attempts still gets all 5 written; only answers without progress count.
+    entries = _entries(5)
+    flow = write_flow(entries, {"t": ("k",)}, RetryPolicy(2, base_delay=0.0), lambda: None)
+    left = list(entries)
+
+    def one_more_each_time() -> None:
+        step = next(flow)
+        while True:
+            assert isinstance(step, Call)
+            left.pop(0)
+            answer = {"UnprocessedItems": {"t": [e.wire for e in left]}} if left else {}
+            step = flow.send(answer)
+            if isinstance(step, Sleep):
+                step = flow.send({})
+
+    with pytest.raises(StopIteration) as stop:
+        one_more_each_time()
+    outcome: ChunkOutcome[Entry] = stop.value.value
+    assert outcome.done == entries
+    assert (outcome.failed, outcome.attempts) == ([], 5)
+
+
 def test_get_flow_matches_found_items_to_keys() -> None:
     entries = _entries(3)
     keys = [e.wire["PutRequest"]["Item"] for e in entries]

@@ -7,8 +7,10 @@ which records it and ends. :func:`drive` runs a flow with blocking callables; an
 run the same flows with awaitables.
 
 Items DynamoDB returns as unprocessed are retried with exponential backoff and full jitter
-(``RetryPolicy.delay``), bounded by the policy's attempts and by the time ``remaining()``;
-whatever is still unprocessed is reported in the outcome, never dropped.
+(``RetryPolicy.delay``), bounded by the policy's attempts and by the time ``remaining()``. An
+answer that made progress (DynamoDB splits large batches by size) starts the count and the
+backoff again: only attempts in a row that made none count against ``max_attempts``. Whatever
+is still unprocessed is reported in the outcome, never dropped.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def _flow(
 ) -> Generator[Step, dict[str, Any], ChunkOutcome[E]]:
     outcome: ChunkOutcome[E] = ChunkOutcome()
     pending = list(entries)
+    stalled = 0  # attempts in a row that wrote/read nothing; progress always terminates
     while True:
         left = remaining()
         if left is not None and left <= 0:
@@ -136,11 +139,12 @@ def _flow(
         outcome.done += [e for e in pending if (e.table, e.ident) not in unprocessed]
         if not still:
             return outcome
+        stalled = stalled + 1 if len(still) == len(pending) else 1
         pending = still
         left = remaining()
-        wait = retry.delay(outcome.attempts, left)
+        wait = retry.delay(stalled, left)
         if wait is None:
-            deadline = left is not None and outcome.attempts < retry.max_attempts
+            deadline = left is not None and stalled < retry.max_attempts
             return outcome.stop(pending, deadline=deadline)
         yield Sleep(wait)
 
