@@ -466,6 +466,31 @@ def test_failed_refresh_keeps_nothing_of_the_old_credentials() -> None:
     assert provider.get().access_key_id == "ASIATHIRD"
 
 
+def test_failed_early_refresh_keeps_serving_still_valid_credentials() -> None:
+    now = [EXPIRES_AT - 3000]
+    fake = FakeSTS(sts_ok("ASIAFIRST"), sts_error(403, "AccessDenied"), sts_ok("ASIATHIRD"))
+    provider = make_provider(fake, clock=lambda: now[0])
+    provider.get()
+    now[0] = EXPIRES_AT - 200  # inside the 300 s margin: a refresh is due
+    assert provider.get().access_key_id == "ASIAFIRST"  # STS failed; still valid for 200 s
+    calls = len(fake.requests)
+    now[0] += 5  # within the cooldown: no new STS call
+    assert provider.get().access_key_id == "ASIAFIRST"
+    assert len(fake.requests) == calls
+    now[0] += 10  # cooldown over: STS again, and it answers
+    assert provider.get().access_key_id == "ASIATHIRD"
+
+
+def test_credentials_about_to_expire_are_not_served_after_a_failed_refresh() -> None:
+    now = [EXPIRES_AT - 3000]
+    fake = FakeSTS(sts_ok("ASIAFIRST"), sts_error(403, "AccessDenied"))
+    provider = make_provider(fake, clock=lambda: now[0])
+    provider.get()
+    now[0] = EXPIRES_AT - 20
+    with pytest.raises(AssumeRoleFailed):
+        provider.get()
+
+
 def run_threads(count: int, target: Callable[[], object]) -> list[object]:
     results: list[object] = [None] * count
 

@@ -305,6 +305,12 @@ class StsClient:
         return f"StsClient(region={self.region!r}, endpoint={self.endpoint.url!r})"
 
 
+_MIN_VALIDITY = 30.0
+"""Credentials with less time left than this are never served after a failed refresh."""
+_REFRESH_COOLDOWN = 10.0
+"""After a failed early refresh, seconds before STS is tried again."""
+
+
 class _Flight:
     """One refresh in progress; threads that arrive meanwhile wait for its outcome."""
 
@@ -349,9 +355,14 @@ class AssumeRoleProvider:
         self._lock = threading.Lock()
         self._credentials: Credentials | None = None
         self._flight: _Flight | None = None
+        self._retry_after = 0.0
 
     def _fresh(self, creds: Credentials) -> bool:
-        return creds.expiration is None or creds.expiration - self._clock() > self._margin
+        left = None if creds.expiration is None else creds.expiration - self._clock()
+        if left is None or left > self._margin:
+            return True
+        # After a failed refresh, still-valid credentials serve until the cooldown ends.
+        return left > _MIN_VALIDITY and self._clock() < self._retry_after
 
     def get(self) -> Credentials:
         """The cached credentials, or new ones from STS when none are cached or they near expiry."""
@@ -395,6 +406,26 @@ class AssumeRoleProvider:
         except BaseException as exc:
             flight.error = exc
             reason = exc.sts_code if isinstance(exc, AssumeRoleFailed) else ""
+            current = self._credentials
+            left = (
+                None
+                if current is None or current.expiration is None
+                else (current.expiration - self._clock())
+            )
+            usable = current is not None and left is not None and left > _MIN_VALIDITY
+            if isinstance(exc, AssumeRoleFailed) and usable and current is not None:
+                # An early refresh failed but the current credentials are still valid: keep
+                # serving them, and try STS again after a cooldown (single flight as always).
+                self._retry_after = self._clock() + _REFRESH_COOLDOWN
+                flight.credentials = current
+                _log.warning(
+                    "AssumeRole for partner %s failed (%s); the current credentials stay in use "
+                    "for up to %.0fs more",
+                    self._label,
+                    reason or type(exc).__name__,
+                    left,
+                )
+                return current
             _log.warning(
                 "AssumeRole for partner %s failed: %s", self._label, reason or type(exc).__name__
             )
