@@ -479,29 +479,47 @@ def test_builder_returns_copies() -> None:
     }
 
 
+def _in_terms(count: int, size: int) -> Condition:
+    """``x IN (...)`` terms of ``size`` values each, joined by OR: few operators, many bytes."""
+    big = Path("x").in_(range(size))
+    for i in range(1, count):
+        big = big | Path("x").in_(range(i * size, (i + 1) * size))
+    return big
+
+
 def test_expression_longer_than_4kb_is_rejected() -> None:
-    big = Path("x") == 0
-    for i in range(1, 300):
-        big = big | (Path("x") == i)
-    # "#n0 = :vN" is 8 + len(str(N)) characters, joined by " OR "
-    length = sum(8 + len(str(i)) for i in range(300)) + 4 * 299
-    assert length == 4386
     with pytest.raises(ValidationError) as info:
-        ExpressionBuilder().condition(big)
-    assert str(info.value) == (
-        "ConditionExpression is 4386 bytes; DynamoDB allows at most 4096 bytes per expression "
-        "string (use fewer conditions or actions per request)"
+        ExpressionBuilder().condition(_in_terms(8, 100))
+    assert str(info.value).startswith("ConditionExpression is ")
+    assert str(info.value).endswith(
+        " bytes; DynamoDB allows at most 4096 bytes per expression string (use fewer "
+        "conditions or actions per request)"
     )
 
 
 def test_the_longest_accepted_expression_is_within_4kb() -> None:
-    # grow an OR chain one term at a time until the builder refuses it
-    condition = Path("x") == 0
+    # grow an OR chain of 10-value IN terms until the builder refuses it
     accepted = ""
-    for i in range(1, 300):
+    for count in range(1, 100):
         try:
-            accepted = ExpressionBuilder().condition(condition)
+            accepted = ExpressionBuilder().condition(_in_terms(count, 10))
         except ValidationError:
             break
-        condition = condition | (Path("x") == i)
-    assert MAX_EXPRESSION_BYTES - len(" OR #n0 = :v299") < len(accepted) <= MAX_EXPRESSION_BYTES
+    term = len(" OR #n0 IN (:v990, :v991, :v992, :v993, :v994, :v995, :v996, :v997, :v998, :v999)")
+    assert MAX_EXPRESSION_BYTES - term < len(accepted) <= MAX_EXPRESSION_BYTES
+
+
+def test_more_than_300_operators_is_rejected() -> None:
+    def chain(terms: int) -> Condition:
+        condition = Path("x") == 0
+        for i in range(1, terms):
+            condition = condition | (Path("x") == i)
+        return condition
+
+    ExpressionBuilder().condition(chain(150))  # 150 "=" and 149 OR: 299 operators
+    with pytest.raises(ValidationError) as info:
+        ExpressionBuilder().condition(chain(151))
+    assert str(info.value) == (
+        "ConditionExpression has 301 operators and functions; DynamoDB allows at most 300 per "
+        "expression (split the condition or use in_() for lists)"
+    )

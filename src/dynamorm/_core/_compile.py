@@ -7,6 +7,7 @@ reserved words and names with dots or dashes never break an expression.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from dynamorm._core._update import UpdateAction, render_update
 from dynamorm._core.errors import InvalidOperator, MissingPrimaryKey, ValidationError
 
 MAX_EXPRESSION_BYTES = 4096
+MAX_OPERATORS = 300
 _SORT_KEY_OPS = frozenset({"=", "<", "<=", ">", ">=", "BETWEEN", "begins_with"})
 
 
@@ -60,7 +62,7 @@ class ExpressionBuilder:
             raise InvalidOperator(
                 f"{kind} needs a condition such as Model.attr == value, got {condition!r}"
             )
-        return _checked(kind, condition.render(self))
+        return _counted(kind, _checked(kind, condition.render(self)))
 
     def update(self, actions: Iterable[UpdateAction]) -> str:
         """Compile update actions into one ``SET ... REMOVE ... ADD ... DELETE ...`` expression.
@@ -106,6 +108,24 @@ class ExpressionBuilder:
         placeholder = f":v{len(self._values)}"
         self._values[placeholder] = value.av
         return placeholder
+
+
+_OPERATOR = re.compile(
+    r"<>|<=|>=|[=<>]|\b(?:AND|OR|NOT|BETWEEN|IN)\b"
+    r"|\b(?:attribute_exists|attribute_not_exists|attribute_type|begins_with|contains|size)\("
+)
+
+
+def _counted(kind: str, text: str) -> str:
+    # Names and values are placeholders, so every keyword or symbol here is an operator (the
+    # AND of a BETWEEN counts too, which errs on the safe side).
+    count = len(_OPERATOR.findall(text))
+    if count > MAX_OPERATORS:
+        raise ValidationError(
+            f"{kind} has {count} operators and functions; DynamoDB allows at most "
+            f"{MAX_OPERATORS} per expression (split the condition or use in_() for lists)"
+        )
+    return text
 
 
 def _checked(kind: str, text: str) -> str:
