@@ -32,6 +32,7 @@ from dynamorm import (
     UnknownOperation,
     ValidationError,
 )
+from dynamorm._core.protocol import clock_skew
 from dynamorm._io import client as client_module
 from dynamorm._io.credentials import CREDENTIALS_DEADLINE
 from dynamorm._runtime.context import credentials_deadline
@@ -322,3 +323,47 @@ def test_credential_refresh_is_bounded_by_the_request_deadline() -> None:
     assert seen[1] == pytest.approx(deadline, abs=0.5)
     assert seen[2] == deadline - 3.0
     assert CREDENTIALS_DEADLINE.get() is None
+
+
+def test_clock_skew_is_corrected_once_from_the_server_date() -> None:
+    server_now = time.time() + 3600  # the local clock is an hour slow
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(server_now))
+    skewed = err(
+        400,
+        "InvalidSignatureException",
+        "Signature expired: 20300101T000000Z is now earlier than ...",
+    )
+    skewed.headers["date"] = date
+    t = Recorder(skewed, ok({}))
+    db = make_db(t)
+    assert db.client.call("ListTables", {}) == {}
+    first, second = (r.headers["X-Amz-Date"] for r in t.requests)
+    signed = time.mktime(time.strptime(second, "%Y%m%dT%H%M%SZ")) - time.mktime(
+        time.strptime(first, "%Y%m%dT%H%M%SZ")
+    )
+    assert 3590 <= signed <= 3610
+    assert 3590 <= db.client.clock_offset <= 3610
+
+
+def test_clock_skew_retried_only_once_and_other_denials_not_at_all() -> None:
+    skewed = err(400, "InvalidSignatureException", "Signature not yet current: ...")
+    skewed.headers["date"] = "Sun, 06 Nov 1994 08:49:37 GMT"
+    t = Recorder(skewed)
+    with pytest.raises(AccessDenied, match="Signature not yet current"):
+        make_db(t).client.call("ListTables", {})
+    assert len(t.requests) == 2
+    denied = Recorder(err(400, "AccessDeniedException", "not allowed"))
+    with pytest.raises(AccessDenied):
+        make_db(denied).client.call("ListTables", {})
+    assert len(denied.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "date", ["", "yesterday", "Sun, 06 Nov 1994 08:49:37 PST", "Sun, 06 Xyz 1994 08:49:37 GMT"]
+)
+def test_clock_skew_needs_a_skew_message_and_a_valid_date(date: str) -> None:
+    error = AccessDenied("x: Signature expired: ...", server_date=date)
+    assert clock_skew(error) is None
+    assert clock_skew(AccessDenied("nope", server_date="Sun, 06 Nov 1994 08:49:37 GMT")) is None
+    good = AccessDenied("Signature expired", server_date="Sun, 06 Nov 1994 08:49:37 GMT")
+    assert clock_skew(good, now=784111777.0 - 60) == 60.0

@@ -215,7 +215,8 @@ class DeadlineExceeded(DynamORMError, TimeoutError):
 
 
 class ServiceError(DynamORMError):
-    """DynamoDB answered with an error. ``type_name`` is its ``__type`` without the namespace."""
+    """DynamoDB answered with an error. ``type_name`` is its ``__type`` without the namespace;
+    ``server_date`` the response's ``Date`` header."""
 
     code = "ErrService"
 
@@ -228,8 +229,10 @@ class ServiceError(DynamORMError):
         request_id: str = "",
         operation: str = "",
         response: dict[str, Any] | None = None,
+        server_date: str = "",
     ) -> None:
         super().__init__(message)
+        self.server_date = server_date
         self.type_name = type_name
         self.status = status
         self.request_id = request_id

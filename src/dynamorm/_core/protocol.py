@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import zlib
+from datetime import UTC, datetime
 from typing import Any
 
 from dynamorm._core.errors import (
@@ -201,6 +203,7 @@ def service_error(
         cls = ServiceUnavailable if status >= 500 else ServiceError
     text = f"{operation}: {type_name or f'HTTP {status}'}: {message}".rstrip(": ")
     common: dict[str, Any] = {
+        "server_date": headers.get("date", ""),
         "type_name": type_name,
         "status": status,
         "request_id": headers.get("x-amzn-requestid", ""),
@@ -220,3 +223,31 @@ def service_error(
 def _snippet(body: bytes) -> str:
     text = body[:120].decode("utf-8", "replace")
     return repr(text + ("..." if len(body) > 120 else ""))
+
+
+_SKEW_MESSAGES = ("Signature expired", "Signature not yet current", "RequestTimeTooSkewed")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+
+
+def clock_skew(error: ServiceError, now: float | None = None) -> float | None:
+    """Seconds to add to the local clock when ``error`` says the request's signing time was too
+    far from the server's (from the response's ``Date`` header); None for any other error."""
+    if not any(text in error.message for text in _SKEW_MESSAGES):
+        return None
+    parts = error.server_date.replace(",", " ").split()
+    # RFC 7231 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    if len(parts) != 6 or parts[2] not in _MONTHS or parts[5] != "GMT":
+        return None
+    try:
+        hour, minute, second = (int(p) for p in parts[4].split(":"))
+        server = datetime(
+            int(parts[3]), _MONTHS[parts[2]], int(parts[1]), hour, minute, second, tzinfo=UTC
+        ).timestamp()
+    except ValueError:
+        return None
+    return server - (time.time() if now is None else now)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from dynamorm._core.errors import (
+    AccessDenied,
     ConfigurationError,
     DeadlineExceeded,
     DynamORMError,
@@ -20,6 +21,7 @@ from dynamorm._core.errors import (
 from dynamorm._core.protocol import (
     USER_AGENT,
     check_operation,
+    clock_skew,
     encode_body,
     parse_response,
     request_headers,
@@ -39,9 +41,9 @@ _monotonic = time.monotonic
 _amz_date_cache: tuple[int, str] = (0, "")
 
 
-def _amz_date() -> str:
+def _amz_date(clock_offset: float = 0.0) -> str:
     global _amz_date_cache  # noqa: PLW0603 - per-second memo of the formatted request time
-    now = int(time.time())
+    now = int(time.time() + clock_offset)
     if _amz_date_cache[0] != now:
         _amz_date_cache = (now, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)))
     return _amz_date_cache[1]
@@ -59,9 +61,11 @@ def send_signed(
     user_agent: str,
     timeouts: tuple[float, float],
     remaining: float | None,
+    clock_offset: float = 0.0,
 ) -> Response:
     """SigV4-sign a ``POST /`` and send it; (connect, read) timeouts are clamped to the time
-    left. The one place that signs and sends, for DynamoDB and for STS."""
+    left; ``clock_offset`` (seconds) corrects the signing time for a skewed local clock. The one
+    place that signs and sends, for DynamoDB and for STS."""
     headers.update(
         sign(
             "POST",
@@ -74,7 +78,7 @@ def send_signed(
             session_token=creds.session_token,
             region=region,
             service=service,
-            amz_date=_amz_date(),
+            amz_date=_amz_date(clock_offset),
         )
     )
     headers["user-agent"] = user_agent
@@ -191,6 +195,7 @@ class Client:
         self.read_timeout = read_timeout
         self.user_agent = user_agent
         self.deadline: float | None = None
+        self.clock_offset = 0.0
         self.hooks: list[Hook] = list(hooks)
         self._sleep: Callable[[float], None] = time.sleep
 
@@ -233,6 +238,7 @@ class Client:
         body = encode_body(operation, payload)
         attempts = 0
         refreshed = False
+        skew_fixed = False
         while True:
             attempts += 1
             remaining = None if deadline is None else deadline - _monotonic()
@@ -251,6 +257,14 @@ class Client:
                     raise
                 refreshed = True
                 self.credentials.invalidate()
+                continue
+            except AccessDenied as exc:
+                offset = None if skew_fixed else clock_skew(exc)
+                if offset is None:
+                    exc.attempts = attempts
+                    raise
+                skew_fixed = True
+                self.clock_offset = offset
                 continue
             except DynamORMError as exc:
                 if not exc.retryable:
@@ -326,6 +340,7 @@ class Client:
             user_agent=self.user_agent,
             timeouts=(self.connect_timeout, self.read_timeout),
             remaining=remaining,
+            clock_offset=self.clock_offset,
         )
         return parse(operation, response.status, response.headers, response.body)
 
