@@ -50,7 +50,7 @@ from dynamorm._core.errors import (
 from dynamorm._core.expressions import Condition, Path, Size, UpdateAction
 from dynamorm._core.protocol import VERSION as __version__
 from dynamorm._core.retry import RetryPolicy
-from dynamorm._io.client import Client, Hook, LambdaContextLike, RequestEvent, deadline_buffer
+from dynamorm._io.client import Client
 from dynamorm._io.credentials import (
     BotocoreChainProvider,
     Credentials,
@@ -58,6 +58,7 @@ from dynamorm._io.credentials import (
     EnvironmentProvider,
     StaticProvider,
 )
+from dynamorm._io.events import Hook, RequestEvent
 from dynamorm._io.transport import HTTPTransport, Request, Response, Transport
 from dynamorm._orm._pages import Page
 from dynamorm._orm.batch import BatchGetResult
@@ -72,6 +73,7 @@ from dynamorm._orm.tables import TableReport
 from dynamorm._orm.transaction import ItemList, Transaction
 
 if TYPE_CHECKING:
+    from dynamorm._io.deadline import LambdaContextLike, deadline_buffer
     from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
     from dynamorm._runtime.aws_lambda import (
         LambdaEnv,
@@ -99,6 +101,8 @@ if TYPE_CHECKING:
 
 # Runtime integrations load on first use: importing dynamorm stays cheap for a cold start.
 _LAZY = {
+    "LambdaContextLike": "dynamorm._io.deadline",
+    "deadline_buffer": "dynamorm._io.deadline",
     "EMFMetrics": "dynamorm._runtime.observe",
     "LambdaEnv": "dynamorm._runtime.aws_lambda",
     "LocalContext": "dynamorm._runtime.aws_lambda",

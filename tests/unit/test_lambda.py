@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dynamorm import DB, ConfigurationError, Credentials, InvalidModel, Request, Response
-from dynamorm._io.client import RequestEvent
+from dynamorm._io.events import RequestEvent
 from dynamorm._orm.meta import Attr
 from dynamorm._orm.model import Model, field
 from dynamorm._runtime import aws_lambda

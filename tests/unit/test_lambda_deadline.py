@@ -24,7 +24,7 @@ from dynamorm import (
     RetryPolicy,
 )
 from dynamorm._io import client as client_module
-from dynamorm._io.client import deadline_buffer
+from dynamorm._io.deadline import deadline_buffer
 from dynamorm._orm.meta import Attr
 from dynamorm._orm.model import Model, field
 from dynamorm._runtime.aws_lambda import LocalContext

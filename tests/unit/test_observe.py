@@ -22,7 +22,7 @@ from dynamorm import (
     RetryPolicy,
     Throttled,
 )
-from dynamorm._io.client import RequestEvent
+from dynamorm._io.events import RequestEvent
 from dynamorm._runtime.aws_lambda import LocalContext
 from dynamorm._runtime.context import mask_partner_id, partner_context
 from dynamorm._runtime.observe import EMFMetrics

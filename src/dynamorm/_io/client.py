@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import math
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dynamorm._core.errors import (
     AccessDenied,
-    ConfigurationError,
     DeadlineExceeded,
     DynamORMError,
-    EndpointUnreachable,
     ExpiredToken,
-    TransportError,
 )
 from dynamorm._core.protocol import (
     USER_AGENT,
@@ -30,7 +24,11 @@ from dynamorm._core.protocol import (
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.signing import sign
 from dynamorm._io.credentials import CREDENTIALS_DEADLINE, Credentials, CredentialsProvider
+from dynamorm._io.events import Hook, RequestEvent, capacity_of, raw_capacity_of, tables_of
 from dynamorm._io.transport import Endpoint, HTTPTransport, Request, Response, Transport
+
+if TYPE_CHECKING:
+    from dynamorm._io.deadline import LambdaContextLike
 
 T = TypeVar("T")
 
@@ -91,81 +89,6 @@ def send_signed(
     )
 
 
-class RequestEvent:
-    """What request hooks receive after every ``Client.call``, successful or not.
-
-    ``table`` is the physical table name (several, comma-joined, for batch and transaction
-    requests; None when the request names none). ``started`` is epoch seconds; ``duration`` is
-    seconds including retries and backoff; ``attempts`` counts requests sent.
-    ``consumed_capacity`` is the response's total ``CapacityUnits`` when the request asked for
-    ``ReturnConsumedCapacity`` (else None; after ``call_raw`` it is found in the raw body
-    without decoding the items); ``error`` is the exception raised, or None.
-    """
-
-    __slots__ = (
-        "attempts",
-        "consumed_capacity",
-        "duration",
-        "error",
-        "operation",
-        "region",
-        "started",
-        "table",
-    )
-
-    def __init__(self, operation: str, table: str | None, region: str) -> None:
-        self.operation = operation
-        self.table = table
-        self.region = region
-        self.started = time.time()
-        self.duration = 0.0
-        self.attempts = 0
-        self.consumed_capacity: float | None = None
-        self.error: BaseException | None = None
-
-    def __repr__(self) -> str:
-        outcome = "ok" if self.error is None else type(self.error).__name__
-        return (
-            f"RequestEvent({self.operation} {self.table or '-'}: {outcome}, "
-            f"{self.duration * 1000:.1f} ms, {self.attempts} attempt(s))"
-        )
-
-
-Hook = Callable[[RequestEvent], None]
-"""A request hook: called with a :class:`RequestEvent` after each request."""
-
-
-class LambdaContextLike(Protocol):
-    """What deadlines need from a Lambda context object."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before Lambda stops the invocation."""
-        ...
-
-
-def remaining_seconds(context: object) -> float:
-    """Seconds left in a Lambda invocation, read from its context object."""
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    millis = getter() if callable(getter) else None
-    if isinstance(millis, bool) or not isinstance(millis, int | float):
-        raise ConfigurationError(
-            "expected a Lambda context with get_remaining_time_in_millis() (or seconds, for "
-            f"with_deadline), got {type(context).__name__}"
-        )
-    return millis / 1000.0
-
-
-def deadline_buffer(memory_mb: int | None) -> float:
-    """Seconds kept free at the end of a Lambda invocation for the handler to finish.
-
-    Lambda gives CPU in proportion to memory, so the buffer shrinks as memory grows: 0.5 s at
-    128 MB, 0.125 s at 512 MB, never under 0.05 s; 0.1 s when the memory size is unknown.
-    """
-    if not memory_mb or memory_mb <= 0:
-        return 0.1
-    return min(0.5, max(0.05, 64.0 / memory_mb))
-
-
 class Client:
     """Sends raw DynamoDB JSON requests. Reached as ``db.client``.
 
@@ -209,7 +132,7 @@ class Client:
         client's ``deadline`` attribute (set on deadline-bound views of a DB).
         """
         if self.hooks:
-            return self._observed(operation, payload, deadline, parse_response, _capacity)
+            return self._observed(operation, payload, deadline, parse_response, capacity_of)
         return self._call(operation, payload, deadline, None, parse_response)
 
     def call_raw(
@@ -221,7 +144,7 @@ class Client:
         successful body is left undecoded, for a faster decoder of the caller's choice.
         """
         if self.hooks:
-            return self._observed(operation, payload, deadline, response_body, _raw_capacity)
+            return self._observed(operation, payload, deadline, response_body, raw_capacity_of)
         return self._call(operation, payload, deadline, None, response_body)
 
     def _call(
@@ -292,7 +215,7 @@ class Client:
         parse: _Parse[T],
         capacity: Callable[[T], float | None],
     ) -> T:
-        event = RequestEvent(operation, _tables(payload), self.region)
+        event = RequestEvent(operation, tables_of(payload), self.region)
         start = _monotonic()
         try:
             response = self._call(operation, payload, deadline, event, parse)
@@ -364,14 +287,9 @@ class Client:
         default :func:`deadline_buffer` of the function's memory) or seconds from now (less
         ``buffer``, by default 0). A view of a view keeps the earlier deadline.
         """
-        budget = _Budget(context_or_seconds, buffer)
-        if self.deadline is not None and self.deadline < budget.deadline:
-            budget.deadline = self.deadline
-        view = _DeadlineClient.__new__(_DeadlineClient)
-        view.__dict__.update(self.__dict__)
-        view.deadline = budget.deadline
-        view._budget = budget
-        return view
+        from dynamorm._io.deadline import bind
+
+        return bind(self, context_or_seconds, buffer)
 
     def close(self) -> None:
         """Close the transport's idle connections (if it has any)."""
@@ -381,174 +299,3 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(region={self.region!r}, endpoint={self.endpoint.url!r})"
-
-
-class _Budget:
-    """A deadline view's deadline, where it came from and the requests completed under it."""
-
-    __slots__ = ("completed", "deadline", "lock", "origin", "started")
-
-    def __init__(self, context_or_seconds: object, buffer: object) -> None:
-        if buffer is not None and (
-            isinstance(buffer, bool) or not isinstance(buffer, int | float) or not buffer >= 0
-        ):
-            raise ConfigurationError(f"buffer must be seconds >= 0, got {buffer!r}")
-        if isinstance(context_or_seconds, int | float) and not isinstance(context_or_seconds, bool):
-            seconds = float(context_or_seconds)
-            if not math.isfinite(seconds):
-                raise ConfigurationError(f"with_deadline() needs finite seconds, got {seconds}")
-            margin = float(buffer or 0.0)
-            origin = f"a {seconds:.3f}s budget"
-        else:
-            seconds = remaining_seconds(context_or_seconds)
-            memory = _memory_mb(context_or_seconds)
-            margin = deadline_buffer(memory) if buffer is None else float(buffer)
-            origin = f"{seconds:.3f}s left in the Lambda invocation"
-        if margin:
-            origin += f" less a {margin:.3f}s safety buffer"
-        self.started = _monotonic()
-        self.deadline = self.started + seconds - margin
-        self.origin = origin
-        self.completed = 0
-        self.lock = threading.Lock()
-
-    def describe(self) -> str:
-        count = self.completed
-        elapsed = _monotonic() - self.started
-        return (
-            f"{count} request{'' if count == 1 else 's'} completed under this deadline in "
-            f"{elapsed:.3f}s ({self.origin})"
-        )
-
-
-_READ_PREFIXES = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
-
-
-class _DeadlineClient(Client):
-    """A client view bound to a deadline (see ``Client.with_deadline``).
-
-    A transport failure once the deadline has passed becomes ``DeadlineExceeded``, and every
-    ``DeadlineExceeded`` says how much work was done and whether a write's outcome is unknown.
-    """
-
-    _budget: _Budget
-
-    def call(
-        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
-    ) -> dict[str, Any]:
-        return self._bounded(Client.call, operation, payload, deadline)
-
-    def call_raw(
-        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
-    ) -> bytes:
-        return self._bounded(Client.call_raw, operation, payload, deadline)
-
-    def _bounded(
-        self,
-        send: Callable[..., T],
-        operation: str,
-        payload: dict[str, Any],
-        deadline: float | None,
-    ) -> T:
-        try:
-            response = send(self, operation, payload, deadline=deadline)
-        except DeadlineExceeded as exc:
-            self._explain(exc, operation)
-            raise
-        except TransportError as exc:
-            if self._budget.deadline > _monotonic():
-                raise
-            error = DeadlineExceeded(
-                f"{operation}: the deadline passed during attempt {exc.attempts}: {exc}",
-                last_error=exc,
-            )
-            self._explain(error, operation)
-            raise error from exc
-        budget = self._budget
-        with budget.lock:
-            budget.completed += 1
-        return response
-
-    def __repr__(self) -> str:
-        left = max(0.0, self._budget.deadline - _monotonic())
-        return (
-            f"Client(region={self.region!r}, endpoint={self.endpoint.url!r}, "
-            f"{left:.3f}s before its deadline)"
-        )
-
-    def _explain(self, exc: DeadlineExceeded, operation: str) -> None:
-        detail = self._budget.describe()
-        last = exc.last_error
-        if (
-            isinstance(last, TransportError)
-            and not isinstance(last, EndpointUnreachable)
-            and not operation.startswith(_READ_PREFIXES)
-        ):
-            detail += (
-                f"; the last {operation} may or may not have been applied "
-                "(its response never arrived)"
-            )
-        exc.message = f"{exc.message}; {detail}"
-        exc.args = (exc.message,)
-
-
-def _memory_mb(context: object) -> int | None:
-    raw = getattr(context, "memory_limit_in_mb", None) or os.environ.get(
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
-    )
-    try:
-        return int(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _tables(payload: object) -> str | None:
-    if not isinstance(payload, dict):
-        return None
-    name = payload.get("TableName")
-    if isinstance(name, str):
-        return name
-    names: set[str] = set()
-    items = payload.get("RequestItems")
-    if isinstance(items, dict):
-        names.update(items)
-    actions = payload.get("TransactItems")
-    if isinstance(actions, list):
-        for action in actions:
-            for body in action.values() if isinstance(action, dict) else ():
-                table = body.get("TableName") if isinstance(body, dict) else None
-                if isinstance(table, str):
-                    names.add(table)
-    return ",".join(sorted(names)) or None
-
-
-def _capacity(response: dict[str, Any]) -> float | None:
-    raw = response.get("ConsumedCapacity")
-    entries = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else None
-    if entries is None:
-        return None
-    return float(sum(e.get("CapacityUnits", 0.0) for e in entries if isinstance(e, dict)))
-
-
-_CAPACITY_WINDOW = 16 * 1024  # bytes of a raw body read for one ConsumedCapacity value
-
-
-def _raw_capacity(body: bytes) -> float | None:
-    """The total consumed capacity in a raw response body, without decoding its items.
-
-    ``"ConsumedCapacity"`` may also name an attribute inside an item, but such a value is an
-    AttributeValue (``{"N": ...}``); the response's own entry is the one with ``CapacityUnits``.
-    """
-    import json
-    import re
-
-    decode = json.JSONDecoder().raw_decode
-    for match in re.finditer(rb'"ConsumedCapacity"\s*:\s*', body):
-        start = match.end()
-        try:
-            value = decode(body[start : start + _CAPACITY_WINDOW].decode("utf-8", "replace"))[0]
-        except ValueError:  # longer than the window (an attribute holding a large value)
-            continue
-        if isinstance(value, list) or (isinstance(value, dict) and "CapacityUnits" in value):
-            return _capacity({"ConsumedCapacity": value})
-    return None

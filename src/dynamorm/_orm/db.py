@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.tuning import memory_defaults
-from dynamorm._io.client import Client, Hook, LambdaContextLike
+from dynamorm._io.client import Client
 from dynamorm._io.credentials import resolve_credentials
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._orm.base import DBBase
@@ -20,6 +20,8 @@ from dynamorm._orm.query import QueryMixin
 from dynamorm._orm.transaction import TransactionMixin
 
 if TYPE_CHECKING:
+    from dynamorm._io.deadline import LambdaContextLike
+    from dynamorm._io.events import Hook
     from dynamorm._orm.model import Model
     from dynamorm._orm.tables import Billing, StreamView, TableReport
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from dynamorm._core.errors import ConfigurationError, InvalidModel, TransportError
 from dynamorm._core.signing import signing_key
 from dynamorm._core.tuning import FULL_VCPU_MB, memory_defaults
-from dynamorm._io.client import Hook, LambdaContextLike, remaining_seconds
+from dynamorm._io.deadline import LambdaContextLike, remaining_seconds
+from dynamorm._io.events import Hook
 from dynamorm._orm.db import DB
 from dynamorm._orm.meta import ModelMeta
 

@@ -1,6 +1,6 @@
 """Request hooks and the built-in CloudWatch Embedded Metric Format (EMF) emitter.
 
-A hook is any callable taking a :class:`~dynamorm._io.client.RequestEvent`; the client calls
+A hook is any callable taking a :class:`~dynamorm._io.events.RequestEvent`; the client calls
 every hook in ``db.client.hooks`` after each request. :class:`EMFMetrics` is such a hook: it
 aggregates per operation and table and writes EMF JSON lines (stdout by default), which Lambda
 ships to CloudWatch Logs and CloudWatch turns into metrics. It needs no dependency.
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import IO, Any, TypeVar
 
 from dynamorm._core.errors import ConfigurationError, Throttled
-from dynamorm._io.client import RequestEvent
+from dynamorm._io.events import RequestEvent
 from dynamorm._runtime.context import current_partner, mask_partner_id
 
 _EventT = TypeVar("_EventT")

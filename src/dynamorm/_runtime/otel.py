@@ -11,7 +11,7 @@ from typing import Any
 
 from dynamorm._core.errors import ConfigurationError, ServiceError
 from dynamorm._core.protocol import VERSION
-from dynamorm._io.client import RequestEvent
+from dynamorm._io.events import RequestEvent
 
 
 class OTelHook:

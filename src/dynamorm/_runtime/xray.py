@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dynamorm._core.errors import ConfigurationError, ServiceError, Throttled
-from dynamorm._io.client import RequestEvent
+from dynamorm._io.events import RequestEvent
 
 
 class XRayHook:
