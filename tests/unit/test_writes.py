@@ -8,7 +8,7 @@ import pytest
 
 from dynamorm._core.errors import ValidationError
 from dynamorm._orm.versioning import Expect
-from dynamorm._orm.writes import stamp_for_batch_put, utc_now
+from dynamorm._orm.writes import batch_put_written, stamp_for_batch_put, utc_now
 from tests.unit.test_crud import S0, T0, Note, Payment, loaded, stored
 
 META = Payment.__meta__
@@ -35,7 +35,7 @@ def test_a_versioned_model_cannot_be_batch_put_with_its_version_checked() -> Non
 
 def test_batch_put_of_a_new_instance_writes_the_default_version_and_stamps() -> None:
     p = Payment(merchant_id="m1", payment_id="p1", amount=5)
-    item = stamp_for_batch_put(META, p, T0, check_version=False)
+    item, stamps = stamp_for_batch_put(META, p, T0, check_version=False)
     assert item == {
         "merchant_id": {"S": "m1"},
         "payment_id": {"S": "p1"},
@@ -44,17 +44,23 @@ def test_batch_put_of_a_new_instance_writes_the_default_version_and_stamps() -> 
         "created_at": {"S": S0},
         "updated_at": {"S": S0},
     }
+    assert "created_at" not in p.__dict__  # nothing lands on the instance before the write
+    assert META.loaded_item(p) is None
+    batch_put_written(META, p, item, stamps)
     assert (p.version, p.created_at, p.updated_at) == (0, T0, T0)
-    assert META.loaded_item(p) is None  # the caller marks it saved once the write succeeded
+    assert META.loaded_item(p) == item
 
 
 def test_batch_put_of_a_loaded_instance_keeps_created_at_and_bumps_the_version() -> None:
     p = loaded()
-    item = stamp_for_batch_put(META, p, T0, check_version=False)
+    item, stamps = stamp_for_batch_put(META, p, T0, check_version=False)
     assert item["created_at"] == {"S": "2023-05-06T07:08:09.000000Z"}
     assert item["updated_at"] == {"S": S0}
     assert item["version"] == {"N": "4"}
     assert item["other_team"] == {"S": "kept"}  # undeclared attributes are written back
+    again, _ = stamp_for_batch_put(META, p, T0, check_version=False)
+    assert again["version"] == {"N": "4"}  # queued again after a failed batch: no double bump
+    batch_put_written(META, p, item, stamps)
     assert (p.version, p.updated_at) == (4, T0)
 
 
@@ -62,17 +68,18 @@ def test_batch_put_keeps_a_created_at_set_on_the_instance_and_stores_ttl_in_seco
     p = Payment(merchant_id="m1", payment_id="p1")
     p.created_at = T0 - timedelta(days=2)
     p.expires_at = datetime(2030, 1, 1, 0, 0, 0, 999999, tzinfo=UTC)
-    item = stamp_for_batch_put(META, p, T0, check_version=False)
+    item, stamps = stamp_for_batch_put(META, p, T0, check_version=False)
     assert item["created_at"] == {"S": "2023-12-31T03:04:05.123456Z"}
     assert item["expires_at"] == {"N": "1893456000"}
+    batch_put_written(META, p, item, stamps)
     assert p.expires_at == datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def test_an_unversioned_model_batch_puts_with_the_default_arguments() -> None:
-    assert stamp_for_batch_put(Note.__meta__, Note(note_id="n"), T0) == {
-        "note_id": {"S": "n"},
-        "text": {"S": ""},
-    }
+    assert stamp_for_batch_put(Note.__meta__, Note(note_id="n"), T0) == (
+        {"note_id": {"S": "n"}, "text": {"S": ""}},
+        {},
+    )
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from dynamorm._orm.batch_flow import (
 from dynamorm._orm.keys import Key
 from dynamorm._orm.meta import Item, ModelMeta
 from dynamorm._orm.results import Capacity
-from dynamorm._orm.writes import stamp_for_batch_put
+from dynamorm._orm.writes import batch_put_written, stamp_for_batch_put
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -40,7 +40,7 @@ class WriteRequest(Entry):
     name; ``table`` the physical table. Retry with ``w.put(r.obj)`` or ``w.delete(r.obj)``.
     """
 
-    __slots__ = ("_key", "action", "model", "obj")
+    __slots__ = ("_key", "action", "model", "obj", "stamps")
 
     def __init__(
         self,
@@ -57,6 +57,7 @@ class WriteRequest(Entry):
         self.model: type[Model] = meta.model
         self.obj = obj
         self._key = key
+        self.stamps: dict[str, Any] = {}
 
     @property
     def key(self) -> dict[str, Any]:
@@ -116,7 +117,9 @@ class BatchWriter:
         meta = self._db._meta(obj)
         request = WriteRequest("put", meta, self._db._table(meta), obj, meta.key(obj))
         self._check(meta, request)
-        item = stamp_for_batch_put(meta, obj, self._db.clock(), check_version=check_version)
+        item, request.stamps = stamp_for_batch_put(
+            meta, obj, self._db.clock(), check_version=check_version
+        )
         request.wire = {"PutRequest": {"Item": item}}
         self._add(meta, request)
 
@@ -192,7 +195,7 @@ class BatchWriter:
             for request in outcome.done:
                 if request.action == "put":
                     item = request.wire["PutRequest"]["Item"]
-                    request.model.__meta__.mark_saved(request.obj, item)
+                    batch_put_written(request.model.__meta__, request.obj, item, request.stamps)
             failed += outcome.failed
         if failed:
             order = {id(r): i for i, r in enumerate(requests)}

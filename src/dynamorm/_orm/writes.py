@@ -33,14 +33,15 @@ def utc_now() -> datetime:
 
 def stamp_for_batch_put(
     meta: ModelMeta, obj: Any, now: datetime, *, check_version: bool = True
-) -> Item:
-    """The item a batch put writes for ``obj``, with lifecycle roles stamped on it and on ``obj``.
+) -> tuple[Item, dict[str, Any]]:
+    """The item a batch put writes for ``obj``, and the lifecycle role values stamped in it.
 
     ``created_at`` keeps the instance's value (else ``now``), ``updated_at`` is ``now``. A
     versioned model raises ``ValidationError`` unless ``check_version=False`` (BatchWriteItem
     cannot be conditioned); then the version is written as the loaded version + 1, or as the
-    instance's (default) version for an instance that was never loaded or written. Call
-    ``meta.mark_saved(obj, item)`` once the write succeeded.
+    instance's (default) version for an instance that was never loaded or written. ``obj``
+    itself changes only once the write succeeded (:func:`batch_put_written`), so a put that
+    is queued again after a failed batch is stamped the same way.
     """
     if meta.version is not None and check_version:
         raise ValidationError(
@@ -52,8 +53,13 @@ def stamp_for_batch_put(
     stamps = _new_item_stamps(meta, obj, now, bump=True)
     item = meta.to_item(obj)
     _overlay(meta, item, stamps)
+    return item, stamps
+
+
+def batch_put_written(meta: ModelMeta, obj: Any, item: Item, stamps: dict[str, Any]) -> None:
+    """Record a successful batch put: the stamped roles land on ``obj``, ``item`` is stored."""
     _apply(meta, obj, stamps, item)
-    return item
+    meta.mark_saved(obj, item)
 
 
 def _new_item_stamps(meta: ModelMeta, obj: Any, now: datetime, *, bump: bool) -> dict[str, Any]:
