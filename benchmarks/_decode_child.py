@@ -111,6 +111,8 @@ def _pynamodb(url: str) -> tuple[Fetch, Values]:
     from pynamodb.constants import NUMBER
     from pynamodb.models import Model
 
+    from benchmarks._decode_models import values as read_back
+
     class DecimalAttribute(Attribute[Decimal]):
         """Exact numbers (PynamoDB's NumberAttribute gives floats for them)."""
 
@@ -159,28 +161,7 @@ def _pynamodb(url: str) -> tuple[Fetch, Values]:
         card = Card()  # type: ignore[no-untyped-call]  # PynamoDB leaves it untyped
         lines = ListAttribute(of=Line)
 
-    def values(o: Order) -> tuple[Any, ...]:
-        card = o.card
-        return (
-            o.pk,
-            o.sk,
-            o.customer,
-            o.status,
-            o.description,
-            o.amount,
-            o.attempts,
-            o.version,
-            o.fee,
-            o.rate,
-            o.paid,
-            o.refunded,
-            tuple(o.tags),
-            tuple(o.codes),
-            (card.brand, card.last4, card.exp_month, card.exp_year, card.holder),
-            tuple((line.sku, line.qty, line.price) for line in o.lines),
-        )
-
-    return lambda: list(Order.query(PARTITION)), values
+    return lambda: list(Order.query(PARTITION)), read_back
 
 
 READERS: dict[str, Callable[[str], tuple[Fetch, Values]]] = {

@@ -46,8 +46,11 @@ class Order(Model, table="orders"):
     lines: Attr[list[Line]]
 
 
-def values(o: Order) -> tuple[Any, ...]:
-    """Every attribute of ``o``, in the order of ``benchmarks._page_data.expected``."""
+def values(o: Any) -> tuple[Any, ...]:
+    """Every attribute of ``o``, in the order of ``benchmarks._page_data.expected``.
+
+    The PynamoDB model uses the same attribute names, so both sides read back with this.
+    """
     card = o.card
     return (
         o.pk,
