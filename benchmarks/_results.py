@@ -7,7 +7,7 @@ import platform
 import re
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -76,6 +76,19 @@ def summarize(label: str, samples: Sequence[float], unit: str, note: str = "") -
 def ratio(label: str, numerator: Row, denominator: Row, target: float | None = None) -> Ratio:
     """The ratio of two rows' medians."""
     return Ratio(label, numerator.median / denominator.median, target)
+
+
+def ratio_above_floor(label: str, numerator: Row, denominator: Row, floor: Row) -> Ratio:
+    """The ratio of two rows' medians once a common floor (``python -c pass``) is taken off."""
+    return Ratio(label, (numerator.median - floor.median) / (denominator.median - floor.median))
+
+
+def rotations(labels: Sequence[str], rounds: int) -> Iterator[str]:
+    """Each label once per round, the order rotated every round, so that drifts in machine load
+    hit every side alike."""
+    for i in range(rounds):
+        k = i % len(labels)
+        yield from [*labels[k:], *labels[:k]]
 
 
 def machine_facts() -> str:

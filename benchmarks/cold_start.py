@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from benchmarks._context import Context
-from benchmarks._results import Ratio, Result, Table, ratio, summarize
+from benchmarks._results import Result, Table, ratio, ratio_above_floor, rotations, summarize
 
 FLOOR = "pass"
 
@@ -104,9 +104,8 @@ def run(ctx: Context) -> Result:
     pyc = _pyc_exists("dynamorm") and _pyc_exists("botocore", "client.py")
     samples: dict[str, list[list[float]]] = {label: [] for label in SIDES}
     labels = list(SIDES)
-    for i in range(runs):
-        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
-            samples[label].append(_spawn(ctx, SIDES[label], env))
+    for label in rotations(labels, runs):
+        samples[label].append(_spawn(ctx, SIDES[label], env))
     rows = {label: summarize(label, [s[0] for s in samples[label]], "ms") for label in labels}
     cpu = {label: summarize(label, [s[1] for s in samples[label]], "ms") for label in labels}
     floor, ours, boto3 = rows["python -c pass"], rows["dynamorm"], rows["boto3 client"]
@@ -127,10 +126,7 @@ def run(ctx: Context) -> Result:
         rows=list(rows.values()),
         ratios=[
             ratio("dynamorm / boto3 client", ours, boto3, TARGET),
-            Ratio(
-                "(dynamorm - floor) / (boto3 - floor)",
-                (ours.median - floor.median) / (boto3.median - floor.median),
-            ),
+            ratio_above_floor("(dynamorm - floor) / (boto3 - floor)", ours, boto3, floor),
             ratio("child CPU time: dynamorm / boto3 client", cpu["dynamorm"], cpu["boto3 client"]),
         ],
         tables=[

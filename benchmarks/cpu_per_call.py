@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from benchmarks._context import Context
-from benchmarks._results import Result, Table, ratio, summarize
+from benchmarks._results import Result, Table, ratio, rotations, summarize
 
 SIDES = {
     "dynamorm": "dynamorm",
@@ -51,11 +51,10 @@ def run(ctx: Context) -> Result:
     cpu: dict[str, list[float]] = {label: [] for label in SIDES}
     wall: dict[str, list[float]] = {label: [] for label in SIDES}
     labels = list(SIDES)
-    for i in range(rounds):
-        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
-            measured = _measure(ctx, SIDES[label], calls, warmup)
-            cpu[label].append(measured["cpu_us"])
-            wall[label].append(measured["wall_us"])
+    for label in rotations(labels, rounds):
+        measured = _measure(ctx, SIDES[label], calls, warmup)
+        cpu[label].append(measured["cpu_us"])
+        wall[label].append(measured["wall_us"])
     rows = {label: summarize(label, cpu[label], "µs") for label in labels}
     walls = {label: summarize(label, wall[label], "µs") for label in labels}
     if ctx.profile:

@@ -15,7 +15,7 @@ import sys
 
 from benchmarks._context import Context
 from benchmarks._page_data import ITEMS, PageServer, page_body
-from benchmarks._results import Ratio, Result, Row, Table, summarize
+from benchmarks._results import Ratio, Result, Row, Table, rotations, summarize
 
 SIDES = {
     "dynamorm page()": "dynamorm-page",
@@ -75,13 +75,12 @@ def run(ctx: Context) -> Result:
     types: dict[str, list[str]] = {}
     labels = list(SIDES)
     with PageServer(ctx.python, ctx.child_env(import_benchmarks=True)) as server:
-        for i in range(rounds):
-            for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
-                measured = _measure(ctx, server.url, SIDES[label], (budget, warmup, min_pages))
-                rate[label].append(ITEMS / (float(measured["cpu_ms"]) / 1e3))
-                wall[label].append(float(measured["wall_ms"]))
-                pages[label].append(float(measured["pages"]))
-                types[label] = [str(measured[k]) for k in ("amount", "fee", "codes")]
+        for label in rotations(labels, rounds):
+            measured = _measure(ctx, server.url, SIDES[label], (budget, warmup, min_pages))
+            rate[label].append(ITEMS / (float(measured["cpu_ms"]) / 1e3))
+            wall[label].append(float(measured["wall_ms"]))
+            pages[label].append(float(measured["pages"]))
+            types[label] = [str(measured[k]) for k in ("amount", "fee", "codes")]
         if ctx.profile:
             sys.stdout.flush()
             for side in SIDES.values():

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from benchmarks._context import Context
-from benchmarks._results import Ratio, Result, Table, ratio, summarize
+from benchmarks._results import Result, Table, ratio, ratio_above_floor, rotations, summarize
 from benchmarks._server import ROOT
 
 TARGET = 0.25
@@ -114,9 +114,8 @@ def run(ctx: Context) -> Result:
     for label in labels:
         _spawn(ctx, label, env)
     samples: dict[str, list[list[float]]] = {label: [] for label in labels}
-    for i in range(runs):
-        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
-            samples[label].append(_spawn(ctx, label, env))
+    for label in rotations(labels, runs):
+        samples[label].append(_spawn(ctx, label, env))
     rows = {label: summarize(label, [s[0] for s in samples[label]], "ms") for label in labels}
     cpu = {label: summarize(label, [s[1] for s in samples[label]], "ms") for label in labels}
     floor, ours, boto3 = rows["python -c pass"], rows["dynamorm handler"], rows["boto3 handler"]
@@ -130,10 +129,7 @@ def run(ctx: Context) -> Result:
         rows=list(rows.values()),
         ratios=[
             ratio("dynamorm handler / boto3 handler", ours, boto3, TARGET),
-            Ratio(
-                "(dynamorm - floor) / (boto3 - floor)",
-                (ours.median - floor.median) / (boto3.median - floor.median),
-            ),
+            ratio_above_floor("(dynamorm - floor) / (boto3 - floor)", ours, boto3, floor),
             ratio("child CPU: dynamorm / boto3", cpu["dynamorm handler"], cpu["boto3 handler"]),
         ],
         tables=[

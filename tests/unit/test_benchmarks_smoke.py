@@ -18,7 +18,7 @@ from benchmarks._decode_child import check, raw_body
 from benchmarks._decode_models import Order, values
 from benchmarks._page_data import ITEMS, PageServer, page_body
 from benchmarks._page_data import item as page_item
-from benchmarks._results import RESULTS_END, Result, summarize, update_doc
+from benchmarks._results import RESULTS_END, Result, rotations, summarize, update_doc
 from benchmarks._server import InstantServer
 
 REQUEST_BODY = b'{"TableName":"t","Key":{"pk":{"S":"k"}}}'
@@ -192,3 +192,7 @@ def test_unknown_benchmark_name_is_rejected(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["--only", "no_such_benchmark"])
     assert "invalid choice: 'no_such_benchmark'" in capsys.readouterr().err
+
+
+def test_rotations_give_every_side_once_per_round_in_a_rotating_order() -> None:
+    assert list(rotations(["a", "b", "c"], 4)) == [*"abc", *"bca", *"cab", *"abc"]
