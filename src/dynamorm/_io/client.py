@@ -173,7 +173,7 @@ class Client:
             if event is not None:
                 event.attempts = attempts
             try:
-                return self._send(operation, body, remaining, parse)
+                return self._send(operation, body, self._credentials(deadline), remaining, parse)
             except ExpiredToken as exc:
                 if refreshed:
                     exc.attempts = attempts
@@ -240,18 +240,26 @@ class Client:
                     "request hook %r failed (the request itself was not affected)", hook
                 )
 
-    def _send(self, operation: str, body: bytes, remaining: float | None, parse: _Parse[T]) -> T:
-        if remaining is None:
-            creds = self.credentials.get()
-        else:
-            # A credential refresh (e.g. an STS call) counts against the request's deadline.
-            bound = _monotonic() + remaining
-            outer = CREDENTIALS_DEADLINE.get()
-            token = CREDENTIALS_DEADLINE.set(bound if outer is None else min(bound, outer))
-            try:
-                creds = self.credentials.get()
-            finally:
-                CREDENTIALS_DEADLINE.reset(token)
+    def _credentials(self, deadline: float | None) -> Credentials:
+        """The provider's credentials; a refresh it makes (e.g. an STS call) counts against
+        the request's deadline (or a tighter one already in force)."""
+        if deadline is None:
+            return self.credentials.get()
+        outer = CREDENTIALS_DEADLINE.get()
+        token = CREDENTIALS_DEADLINE.set(deadline if outer is None else min(deadline, outer))
+        try:
+            return self.credentials.get()
+        finally:
+            CREDENTIALS_DEADLINE.reset(token)
+
+    def _send(
+        self,
+        operation: str,
+        body: bytes,
+        creds: Credentials,
+        remaining: float | None,
+        parse: _Parse[T],
+    ) -> T:
         response = send_signed(
             self.transport,
             self.endpoint,
