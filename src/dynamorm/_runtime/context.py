@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 _partner: ContextVar[str | None] = ContextVar("dynamorm_partner", default=None)
-_deadline = CREDENTIALS_DEADLINE
 
 
 def mask_partner_id(partner_id: str) -> str:
@@ -41,8 +40,9 @@ def current_partner() -> str | None:
 
 
 def current_deadline() -> float | None:
-    """The ``time.monotonic()`` deadline set by the innermost :func:`credentials_deadline`."""
-    return _deadline.get()
+    """The ``time.monotonic()`` deadline credential refreshes must meet: the innermost
+    :func:`credentials_deadline`, or the deadline of the request being sent."""
+    return CREDENTIALS_DEADLINE.get()
 
 
 class _Scope(Generic[_T]):
@@ -86,7 +86,7 @@ def credentials_deadline(deadline: float | None) -> AbstractContextManager[None]
         isinstance(deadline, bool) or not isinstance(deadline, int | float)
     ):
         raise TypeError(f"deadline must be a time.monotonic() instant, got {deadline!r}")
-    return _Scope[float | None](_deadline, None if deadline is None else float(deadline))
+    return _Scope[float | None](CREDENTIALS_DEADLINE, None if deadline is None else float(deadline))
 
 
 class PartnerLogFilter:
