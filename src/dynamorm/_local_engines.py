@@ -11,9 +11,12 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from dynamorm._core.errors import ConfigurationError, LocalEngineUnavailable
+
+if TYPE_CHECKING:
+    from dynamorm._io.client import Client
 
 ENGINES = ("dynamodb-local", "moto")
 REGION = "us-east-1"
@@ -177,39 +180,18 @@ def launch(engine: str, port: int, env: Mapping[str, str] | None = None) -> Laun
     return Launch(argv, str(jar.parent))
 
 
-def raw_call(
-    endpoint: str, operation: str, payload: Mapping[str, Any], *, timeout: float = 5.0
-) -> tuple[int, dict[str, Any]]:
-    """POST one DynamoDB JSON request with a dummy SigV4-shaped header; return (status, body).
+def local_client(endpoint: str, *, timeout: float = 5.0) -> Client:
+    """A client for a local engine: its dummy credentials, no retries, short timeouts."""
+    from dynamorm._core.retry import NO_RETRY
+    from dynamorm._io.client import Client
+    from dynamorm._io.credentials import Credentials, StaticProvider
+    from dynamorm._io.transport import Endpoint
 
-    Local engines do not check signatures, so no real signing is needed. Raises ``OSError`` or
-    ``http.client.HTTPException`` when the server cannot be reached, ``ValueError`` on non-JSON.
-    """
-    import http.client
-    import json
-    import time
-    from urllib.parse import urlsplit
-
-    url = urlsplit(endpoint)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    key = LOCAL_CREDENTIALS[0]
-    headers = {
-        "Content-Type": "application/x-amz-json-1.0",
-        "X-Amz-Target": f"DynamoDB_20120810.{operation}",
-        "X-Amz-Date": stamp,
-        "Authorization": (
-            f"AWS4-HMAC-SHA256 Credential={key}/{stamp[:8]}/{REGION}/dynamodb/aws4_request, "
-            f"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={'0' * 64}"
-        ),
-    }
-    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=timeout)
-    try:
-        connection.request("POST", "/", body=json.dumps(payload).encode(), headers=headers)
-        response = connection.getresponse()
-        body = response.read()
-    finally:
-        connection.close()
-    parsed = json.loads(body) if body else {}
-    if not isinstance(parsed, dict):
-        raise ValueError(f"{operation} answered with non-object JSON: {body[:200]!r}")
-    return response.status, parsed
+    return Client(
+        region=REGION,
+        endpoint=Endpoint(endpoint),
+        credentials=StaticProvider(Credentials(*LOCAL_CREDENTIALS)),
+        retry=NO_RETRY,
+        connect_timeout=timeout,
+        read_timeout=timeout,
+    )

@@ -20,11 +20,10 @@ import subprocess
 import tempfile
 import time
 import weakref
-from http.client import HTTPException
 from types import TracebackType
 from typing import Any
 
-from dynamorm._core.errors import LocalEngineFailed, LocalEngineUnavailable
+from dynamorm._core.errors import DynamORMError, LocalEngineFailed, LocalEngineUnavailable
 from dynamorm._local_engines import (
     ENGINES,
     LOCAL_CREDENTIALS,
@@ -32,7 +31,7 @@ from dynamorm._local_engines import (
     check_engine,
     default_engine,
     launch,
-    raw_call,
+    local_client,
 )
 
 __all__ = [
@@ -205,11 +204,13 @@ def local_dynamodb(engine: str | None = None, **kw: Any) -> LocalDynamoDB:
 
 
 def _answers(endpoint: str, *, timeout: float) -> bool:
+    client = local_client(endpoint, timeout=timeout)
     try:
-        status, body = raw_call(endpoint, "ListTables", {}, timeout=timeout)
-    except (OSError, HTTPException, ValueError):
+        return "TableNames" in client.call("ListTables", {})
+    except DynamORMError:
         return False
-    return status == 200 and "TableNames" in body
+    finally:
+        client.close()
 
 
 def _free_port() -> int:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dynamorm._local_engines import find_jar, raw_call
+from dynamorm._local_engines import find_jar, local_client
 from dynamorm.local import ENGINES, LocalDynamoDB, local_dynamodb
 
 pytestmark = pytest.mark.integration
@@ -83,10 +83,11 @@ def test_engine_serves_dynamodb_and_stops_without_orphans(engine: str) -> None:
         pid = server.pid
         assert pid is not None
         port = port_of(server.endpoint)
-        assert raw_call(server.endpoint, "ListTables", {}) == (200, {"TableNames": []})
-        status, _ = raw_call(server.endpoint, "CreateTable", table("orders"))
-        assert status == 200
-        assert raw_call(server.endpoint, "ListTables", {}) == (200, {"TableNames": ["orders"]})
+        client = local_client(server.endpoint)
+        assert client.call("ListTables", {}) == {"TableNames": []}
+        assert "TableDescription" in client.call("CreateTable", table("orders"))
+        assert client.call("ListTables", {}) == {"TableNames": ["orders"]}
+        client.close()
     assert gone(pid)
     assert group_gone(pid)
     assert refuses_connections(port)
@@ -117,7 +118,7 @@ def test_explicit_port(engine: str) -> None:
     server = local_dynamodb(engine, port=port)
     try:
         assert server.endpoint == f"http://127.0.0.1:{port}"
-        assert raw_call(server.endpoint, "ListTables", {})[0] == 200
+        assert "TableNames" in local_client(server.endpoint).call("ListTables", {})
     finally:
         server.stop()
     assert refuses_connections(port)
@@ -181,7 +182,7 @@ def test_cli_serves_until_signalled_then_stops_cleanly(engine: str, sig: signal.
             "export AWS_ACCESS_KEY_ID=local",
             "export AWS_SECRET_ACCESS_KEY=local",
         ]
-        assert raw_call(endpoint, "ListTables", {})[0] == 200
+        assert "TableNames" in local_client(endpoint).call("ListTables", {})
         cli.send_signal(sig)
         assert cli.wait(CLEAN_EXIT_TIMEOUT) == 0
         err = cli.stderr.read()
@@ -193,7 +194,7 @@ def test_cli_serves_until_signalled_then_stops_cleanly(engine: str, sig: signal.
 PLUGIN_TESTS = textwrap.dedent(
     """
     import re
-    from dynamorm._local_engines import find_jar, raw_call
+    from dynamorm._local_engines import find_jar, local_client
 
     seen = {}
 
@@ -211,12 +212,12 @@ PLUGIN_TESTS = textwrap.dedent(
         assert db.table_prefix == table_prefix
         db.client.call("CreateTable", table(table_prefix + "orders"))
         db.client.call("CreateTable", table(table_prefix + "payments"))
-        raw_call(dynamodb_local.endpoint, "CreateTable", table("unprefixed"))
+        local_client(dynamodb_local.endpoint).call("CreateTable", table("unprefixed"))
         seen["prefix"] = table_prefix
 
     def test_tables_of_the_previous_test_are_gone(dynamodb_local, table_prefix):
         assert table_prefix != seen["prefix"]
-        names = raw_call(dynamodb_local.endpoint, "ListTables", {})[1]["TableNames"]
+        names = local_client(dynamodb_local.endpoint).call("ListTables", {})["TableNames"]
         assert names == ["unprefixed"]
     """
 )

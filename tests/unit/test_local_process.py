@@ -14,7 +14,7 @@ import pytest
 
 import dynamorm.local
 from dynamorm._core.errors import LocalEngineFailed
-from dynamorm._local_engines import Launch, raw_call
+from dynamorm._local_engines import Launch, local_client
 from dynamorm.local import LocalDynamoDB
 
 # Answers every POST with an empty ListTables result; optionally ignores SIGTERM and starts a
@@ -94,7 +94,7 @@ def test_start_returns_a_loopback_endpoint_that_answers(fake_engine: Fake, tmp_p
     with LocalDynamoDB("moto") as server:
         assert server.endpoint.startswith("http://127.0.0.1:")
         assert server.start() == server.endpoint  # idempotent while running
-        assert raw_call(server.endpoint, "ListTables", {}) == (200, {"TableNames": []})
+        assert local_client(server.endpoint).call("ListTables", {}) == {"TableNames": []}
         assert server.running
         pid = server.pid
         assert pid is not None
