@@ -12,10 +12,10 @@ from botocore.loaders import Loader
 from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
-from dynamorm import DB, HTTPTransport, Request
+from dynamorm import DB, HTTPTransport
 from dynamorm._core.errors import InvalidStreamEvent
 from dynamorm._core.protocol import parse_response
-from dynamorm._core.signing import sign
+from dynamorm._io.client import send_signed
 from dynamorm._orm.meta import Attr
 from dynamorm._orm.model import Model, field
 from dynamorm._runtime.streams import StreamRecord, stream_records
@@ -53,24 +53,20 @@ def streams_call(db: DB, operation: str, payload: dict[str, Any]) -> dict[str, A
         "content-type": "application/x-amz-json-1.0",
         "x-amz-target": f"{_TARGET}.{operation}",
     }
-    headers.update(
-        sign(
-            "POST",
-            "/",
-            "",
-            headers,
-            body,
-            access_key=creds.access_key_id,
-            secret_key=creds.secret_access_key,
-            session_token=creds.session_token,
-            region=client.region,
-            service="dynamodb",
-            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
-        )
-    )
     transport = client.transport
     assert isinstance(transport, HTTPTransport)
-    response = _send(transport, Request(client.endpoint, headers, body))
+    response = send_signed(
+        lambda request: _send(transport, request),
+        client.endpoint,
+        headers,
+        body,
+        creds,
+        region=client.region,
+        service="dynamodb",
+        user_agent=client.user_agent,
+        timeouts=(client.connect_timeout, client.read_timeout),
+        remaining=None,
+    )
     return parse_response(operation, response.status, response.headers, response.body)
 
 
