@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from benchmarks._server import ROOT, InstantServer
 
@@ -44,6 +48,24 @@ class Context:
         if import_benchmarks:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         return env
+
+    def run_child(self, module: str, args: Sequence[str], *, timeout: float) -> dict[str, Any]:
+        """Run ``python -m module *args`` as a measured child and return the JSON object it
+        prints last. A ``--profile`` among ``args`` lets the child's report reach the terminal."""
+        done = subprocess.run(
+            [self.python, "-m", module, *args],
+            env=self.child_env(import_benchmarks=True),
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=None if "--profile" in args else subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{module} {args[0]} failed ({done.returncode}):\n{done.stderr}")
+        measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return measured
 
     def close(self) -> None:
         """Stop the instant server if it was started."""

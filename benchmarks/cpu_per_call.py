@@ -7,8 +7,6 @@ the same server; the result per side is the median over rounds.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 
 from benchmarks._context import Context
@@ -26,21 +24,8 @@ CHILD_TIMEOUT = 600.0
 
 
 def _measure(ctx: Context, side: str, calls: int, warmup: int, *flags: str) -> dict[str, float]:
-    command = [ctx.python, "-m", "benchmarks._cpu_child", side, ctx.server_url]
-    done = subprocess.run(
-        [*command, str(calls), str(warmup), *flags],
-        env=ctx.child_env(import_benchmarks=True),
-        cwd=ctx.root,
-        stdout=subprocess.PIPE,
-        stderr=None if flags else subprocess.PIPE,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"cpu child {side} failed ({done.returncode}):\n{done.stderr}")
-    measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return measured
+    args = [side, ctx.server_url, str(calls), str(warmup), *flags]
+    return ctx.run_child("benchmarks._cpu_child", args, timeout=CHILD_TIMEOUT)
 
 
 def run(ctx: Context) -> Result:

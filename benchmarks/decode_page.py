@@ -8,9 +8,7 @@ rounds (order rotated every round) and the median over rounds is reported.
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
 import sys
 
 from benchmarks._context import Context
@@ -36,21 +34,8 @@ def _measure(
     ctx: Context, url: str, side: str, settings: tuple[float, int, int], *flags: str
 ) -> dict[str, str | float]:
     budget, warmup, min_pages = settings
-    command = [ctx.python, "-m", "benchmarks._decode_child", side, url]
-    done = subprocess.run(
-        [*command, str(budget), str(warmup), str(min_pages), *flags],
-        env=ctx.child_env(import_benchmarks=True),
-        cwd=ctx.root,
-        stdout=subprocess.PIPE,
-        stderr=None if flags else subprocess.PIPE,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"decode child {side} failed ({done.returncode}):\n{done.stderr}")
-    measured: dict[str, str | float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return measured
+    args = [side, url, str(budget), str(warmup), str(min_pages), *flags]
+    return ctx.run_child("benchmarks._decode_child", args, timeout=CHILD_TIMEOUT)
 
 
 def _cpu_ratio(ours: Row, theirs: Row) -> Ratio:
