@@ -166,7 +166,6 @@ def test_index_arguments_are_checked(make: Any, message: str) -> None:
         (list[int], {"default": []}, "mutable default; use default_factory"),
         (int, {"default": 0, "default_factory": int}, "give default or default_factory, not both"),
         (str, {"encrypted": True}, r"field\(encrypted=True\) is not supported yet"),
-        (str, {"unique": True}, r"field\(unique=True\) is not supported yet"),
     ],
 )
 def test_field_options_are_checked(annotation: Any, options: dict[str, Any], message: str) -> None:

@@ -96,6 +96,7 @@ EXPORTED = {
     "TransportError",
     "Tuning",
     "UnknownOperation",
+    "UniqueViolation",
     "UnknownPartner",
     "UpdateAction",
     "ValidationError",

@@ -69,6 +69,16 @@ class UpdateAction:
         """The attribute path this action writes."""
         return self._path
 
+    @property
+    def kind(self) -> str:
+        """What the action does: ``set``, ``remove``, ``add``, ``if_not_exists``..."""
+        return self._kind
+
+    @property
+    def operand(self) -> Path[Any] | Value | None:
+        """The value (or path) the action writes, None for a ``remove``."""
+        return self._operand
+
     def render(self, renderer: Renderer) -> str:
         """This action's text inside its clause (without the clause keyword)."""
         target = renderer.render_path(self._path)  # first, so placeholders follow the text

@@ -473,6 +473,81 @@ class BatchDeadlineExceeded(BatchIncomplete, DeadlineExceeded):
         self.last_error = error
 
 
+# --- unique constraints and idempotency (features) ------------------------------------------
+
+
+class UniqueViolation(ConditionFailed):
+    """A unique value is already held by another item; nothing was written.
+
+    ``field`` names the constraint (``"email"``, or ``"merchant_id+reference"`` for a composite
+    one), ``value`` is the value (a tuple for a composite one), ``holder_key`` the key of the
+    item holding it (attribute name -> value) when DynamoDB returned it, else None.
+    """
+
+    code = "ErrUniqueViolation"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        value: Any,
+        holder_key: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.field = field
+        self.value = value
+        self.holder_key = holder_key
+
+
+class IdempotencyError(DynamORMError):
+    """Base of the errors ``@idempotent`` raises about its own record (not the function's)."""
+
+    code = "ErrIdempotency"
+
+
+class IdempotencyInProgress(IdempotencyError):
+    """Another call with the same idempotency key is running (its lock has not expired).
+
+    ``key`` is the record's key; ``expires_in`` the seconds until that lock expires.
+    """
+
+    code = "ErrIdempotencyInProgress"
+    retryable = True
+
+    def __init__(self, message: str, *, key: str = "", expires_in: float = 0.0) -> None:
+        super().__init__(message)
+        self.key = key
+        self.expires_in = expires_in
+
+
+class IdempotencyPayloadMismatch(IdempotencyError, ValueError):
+    """The same idempotency key came with a different payload (its sha256 differs)."""
+
+    code = "ErrIdempotencyPayloadMismatch"
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class IdempotencyKeyError(IdempotencyError, ValidationError):
+    """The idempotency key (or payload) could not be taken from the call's arguments."""
+
+    code = "ErrIdempotencyKey"
+
+
+class IdempotencyResultError(IdempotencyError, ValidationError):
+    """The function's result cannot be stored (not serialisable, or over the item size limit);
+    the record was released, so a retry runs the function again."""
+
+    code = "ErrIdempotencyResult"
+
+
+# --- end of the unique/idempotency block ----------------------------------------------------
+
+
 # DynamoDB ``__type`` (after '#') -> exception class.
 SERVICE_ERRORS: dict[str, type[ServiceError]] = {
     "ValidationException": RequestValidationFailed,

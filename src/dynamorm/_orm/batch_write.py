@@ -23,7 +23,7 @@ from dynamorm._orm.batch_flow import (
 from dynamorm._orm.keys import Key
 from dynamorm._orm.meta import Item, ModelMeta
 from dynamorm._orm.results import Capacity
-from dynamorm._orm.writes import batch_put_written, stamp_for_batch_put
+from dynamorm._orm.writes import batch_put_written, refuse_batch, stamp_for_batch_put
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -115,6 +115,7 @@ class BatchWriter:
         ``check_version=False`` (then the version is bumped without a check).
         """
         meta = self._db._meta(obj)
+        refuse_batch(meta)
         request = WriteRequest("put", meta, self._db._table(meta), obj, meta.key(obj))
         self._check(meta, request)
         item, request.stamps = stamp_for_batch_put(
@@ -140,6 +141,7 @@ class BatchWriter:
         else:
             meta = self._db._meta(target)
             stored = meta.key(target)
+        refuse_batch(meta)
         if check_version and meta.version is not None:
             raise ValidationError(
                 f"{meta.name} has a version field ({meta.version.name}) and a batch delete "

@@ -8,7 +8,7 @@ item encoder. Warm calls never introspect.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, get_args, get_origin
 
@@ -50,8 +50,15 @@ def _fail(meta: ModelMeta, message: str, field: str | None = None) -> InvalidMod
     return InvalidModel(f"{where}: {message}", path=where)
 
 
-def compile_model(cls: type, table: str | None, naming: Naming | None) -> ModelMeta:
-    """Compile ``cls`` into a :class:`ModelMeta`, set its descriptors and generated methods."""
+def compile_model(
+    cls: type,
+    table: str | None,
+    naming: Naming | None,
+    unique: Sequence[str | Sequence[str]] | None = None,
+) -> ModelMeta:
+    """Compile ``cls`` into a :class:`ModelMeta`, set its descriptors and generated methods.
+
+    ``unique``: model-level unique constraints (inherited when None)."""
     inherited = _inherited(cls)
     parent = inherited[-1] if inherited else None
     if table is None and parent is not None:
@@ -70,6 +77,7 @@ def compile_model(cls: type, table: str | None, naming: Naming | None) -> ModelM
     _assign_keys(meta)
     _assign_roles(meta)
     _compile_indexes(meta)
+    _compile_unique(meta, parent, unique)
     cls.__init__ = _generate_init(meta)  # type: ignore[misc]
     meta._decode = _generate_decode(meta)
     meta._encode = _generate_encode(meta)
@@ -78,6 +86,22 @@ def compile_model(cls: type, table: str | None, naming: Naming | None) -> ModelM
     if table is not None:
         cls.__table__ = table  # type: ignore[attr-defined]
     return meta
+
+
+def _compile_unique(
+    meta: ModelMeta, parent: ModelMeta | None, unique: Sequence[str | Sequence[str]] | None
+) -> None:
+    if unique is None:  # inherit the parent's model-level constraints (field-level ones come
+        inherited = parent.unique if parent is not None else ()  # back with the fields)
+        unique = [
+            tuple(f.name for f in c.fields)
+            for c in inherited
+            if len(c.fields) > 1 or not c.fields[0].spec.unique
+        ]
+    if unique or any(f.spec.unique for f in meta.fields.values()):
+        from dynamorm._features.unique import compile_unique  # loaded only by models using it
+
+        compile_unique(meta, unique)
 
 
 def _inherited(cls: type) -> list[ModelMeta]:
@@ -154,9 +178,8 @@ def _camel(name: str) -> str:
 def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec) -> FieldInfo:
     if name in _RESERVED or name.startswith("_dm_"):
         raise _fail(meta, "this name is reserved by the library; use name= to store it", name)
-    for option in ("encrypted", "unique"):
-        if getattr(spec, option):
-            raise _fail(meta, f"field({option}=True) is not supported yet", name)
+    if spec.encrypted:
+        raise _fail(meta, "field(encrypted=True) is not supported yet", name)
     if len(spec.roles) > 1:
         raise _fail(meta, f"a field has at most one role, got {', '.join(spec.roles)}", name)
     if spec.default is not MISSING and spec.default_factory is not None:

@@ -6,13 +6,20 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from dynamorm._core.errors import ConditionFailed, NotFound, ProtocolError, ValidationError
+from dynamorm._core.errors import (
+    ConditionFailed,
+    NotFound,
+    ProtocolError,
+    TransactionCanceled,
+    ValidationError,
+)
 from dynamorm._core.expressions import Condition, Path, UpdateAction, build_expressions
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.keys import Key, M, describe
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.writes import (
     WritePlan,
+    extend_plan,
     plan_create,
     plan_delete,
     plan_put,
@@ -183,12 +190,60 @@ class CrudMixin(DBBase):
         self._send(plan)
 
     def _send(self, plan: WritePlan) -> tuple[dict[str, Any], Capacity]:
-        """Send a single write; map a failed condition to its error; update the instance."""
+        """Send a single write; map a failed condition to its error; update the instance.
+
+        A write that its model's features extended with more actions goes as one
+        TransactWriteItems (:meth:`_send_transacted`)."""
+        extend_plan(plan, self)
+        if plan.extra:
+            return self._send_transacted(plan)
         try:
             response = self.client.call(plan.operation, plan.request())
         except ConditionFailed as exc:
             raise plan.failure(exc.item, exc) from None
         capacity = self._account(response, "write")
         plan.succeeded(response.get("Attributes"))
+        _record(plan.target, capacity)
+        return response, capacity
+
+    def _send_transacted(self, plan: WritePlan) -> tuple[dict[str, Any], Capacity]:
+        """The write and its extra actions as one TransactWriteItems with a ClientRequestToken
+        (so the client's retries are deduplicated by DynamoDB). A failed condition raises the
+        error the action maps it to (``AlreadyExists``, ``UniqueViolation``...), the main
+        action's first. An ``update`` reads the item back (consistent) to refresh the instance,
+        as a transaction returns no values."""
+        import uuid
+
+        from dynamorm._orm.transaction import explain_canceled
+
+        payload = {
+            "TransactItems": plan.entries(),
+            "ClientRequestToken": str(uuid.uuid4()),
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        try:
+            response = self.client.call("TransactWriteItems", payload)
+        except TransactionCanceled as exc:
+            explained = explain_canceled(exc, [plan])
+            for failure in explained.failures:
+                if failure.error is not None:
+                    raise failure.error from explained
+            raise explained from None
+        capacity = self._account(response, "write")
+        new_item = None
+        if plan.kind == "update":
+            read = self.client.call(
+                "GetItem",
+                {
+                    "TableName": plan.body["TableName"],
+                    "Key": plan.key,
+                    "ConsistentRead": True,
+                    "ReturnConsumedCapacity": "TOTAL",
+                },
+            )
+            capacity = capacity + self._account(read, "read")
+            new_item = read.get("Item")
+            response = {**response, "Attributes": new_item}
+        plan.succeeded(new_item)
         _record(plan.target, capacity)
         return response, capacity

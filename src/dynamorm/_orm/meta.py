@@ -6,6 +6,8 @@ The rest of the library reads models only through :class:`ModelMeta` (``Model.__
 * ``pk`` / ``sk``: key fields (``FieldInfo.key_type`` is ``S``, ``N`` or ``B``);
 * ``indexes``: :class:`IndexInfo` by index name (GSIs and LSIs);
 * ``version`` / ``created_at`` / ``updated_at`` / ``ttl``: role fields, or None;
+* ``unique``: the model's unique constraints; ``extenders``: the features that add actions to
+  its writes (see :mod:`dynamorm._orm.writes`);
 * item codecs: ``to_item``, ``from_item``, ``key``, plus change tracking (``changed``, ``diff``,
   ``mark_saved``) for writes that send only what changed.
 """
@@ -25,7 +27,9 @@ from dynamorm._core.expressions import Path
 from dynamorm._core.fieldcodec import Converter, TypeCodec
 
 if TYPE_CHECKING:
+    from dynamorm._features.unique import UniqueConstraint
     from dynamorm._orm.model import Model
+    from dynamorm._orm.writes import PlanExtender
 
 AV = dict[str, Any]
 Item = dict[str, AV]
@@ -45,6 +49,9 @@ class _Missing:
 
 MISSING: Final[Any] = _Missing()
 """Marks "no default" / "attribute not set"."""
+
+SENTINEL_ATTR: Final = "_dm_unique"
+"""The attribute that marks a unique-constraint sentinel item (see ``_features.unique``)."""
 
 
 # --- index declarations ---------------------------------------------------------------------
@@ -340,6 +347,8 @@ class ModelMeta:
         self.created_at: FieldInfo | None = None
         self.updated_at: FieldInfo | None = None
         self.ttl: FieldInfo | None = None
+        self.unique: tuple[UniqueConstraint, ...] = ()
+        self.extenders: list[PlanExtender] = []
         self.fast: Any = None
         self._decode: Callable[[Mapping[str, AV]], Any]
         self._encode: Callable[[Any, int], Item]

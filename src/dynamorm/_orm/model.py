@@ -111,7 +111,9 @@ def field(
     (stamped by the library, not constructor arguments unless ``init=True``), ``ttl``
     (datetime or int, stored as epoch seconds). ``omit_empty``: do not store empty values.
     ``converter``: custom encode/decode. ``json``: store as compact, key-sorted JSON text.
-    ``encrypted`` and ``unique`` are reserved for features that are not available yet.
+    ``unique``: no two items of the model may hold the same value (a sentinel item is written
+    in the same transaction; a clash raises ``UniqueViolation``; see docs/unique.md).
+    ``encrypted`` is reserved for a feature that is not available yet.
     """
     if pk and sk:
         raise TypeError("field() takes pk=True or sk=True, not both")
@@ -149,7 +151,9 @@ class Model:
     """Base class of typed DynamoDB items.
 
     Subclass it with ``table="logical-name"`` (the DB adds its prefix) and optionally
-    ``naming="camel"`` to store ``payment_id`` as ``paymentId``. Constructors are keyword-only.
+    ``naming="camel"`` to store ``payment_id`` as ``paymentId``, and ``unique=[("merchant_id",
+    "reference")]`` for composite unique constraints (see ``field(unique=True)``).
+    Constructors are keyword-only.
     A model without ``table=`` is a document type usable as a nested field (stored as M).
     """
 
@@ -159,10 +163,15 @@ class Model:
     __table__: ClassVar[str]
 
     def __init_subclass__(
-        cls, *, table: str | None = None, naming: Naming | None = None, **kwargs: Any
+        cls,
+        *,
+        table: str | None = None,
+        naming: Naming | None = None,
+        unique: Sequence[str | Sequence[str]] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
-        compile_model(cls, table, naming)
+        compile_model(cls, table, naming, unique)
 
     def to_item(self) -> dict[str, dict[str, Any]]:
         """This instance as a DynamoDB item (AttributeValue map), validated."""

@@ -19,7 +19,7 @@ from dynamorm._core.expressions import Condition, Path, build_expressions, split
 from dynamorm._orm._cursor import CursorCodec, Key, State
 from dynamorm._orm._pages import Page, Plan, iterate, one_page
 from dynamorm._orm.base import DBBase
-from dynamorm._orm.meta import IndexInfo, ModelMeta
+from dynamorm._orm.meta import SENTINEL_ATTR, IndexInfo, ModelMeta
 
 if TYPE_CHECKING:
     from dynamorm._orm.fast_decode import DecodedPage
@@ -278,7 +278,10 @@ class _Reader(Generic[M]):
         payload: dict[str, Any] = {"TableName": self._table_name}
         if index is not None:
             payload["IndexName"] = index.name
-        payload.update(build_expressions(key=key, filter=self._filter, projection=projection))
+        flt = self._filter
+        if meta.unique:  # unique sentinels share the table; DynamoDB filters them out
+            flt = _and(flt, Path[Any](SENTINEL_ATTR).not_exists())
+        payload.update(build_expressions(key=key, filter=flt, projection=projection))
         payload.update(extra)
         if self._consistent:
             payload["ConsistentRead"] = True
@@ -301,7 +304,7 @@ class _Reader(Generic[M]):
             codec=codec,
             decode=_page_decoder(self._model, partial=partial),
             resume=_resume_key(meta, key_names),
-            filtered=self._filter is not None,
+            filtered=flt is not None,
             counting=counting,
             what=what,
         )

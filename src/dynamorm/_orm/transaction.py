@@ -19,6 +19,7 @@ from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.writes import (
     WritePlan,
+    extend_plan,
     plan_check,
     plan_create,
     plan_delete,
@@ -73,6 +74,7 @@ class Transaction:
         self.token = token
         self._now = db.clock()
         self._plans: list[WritePlan] = []
+        self._actions = 0
         self._keys: set[tuple[str, Any]] = set()
         self._size = 0
         self._state = "open"
@@ -156,7 +158,8 @@ class Transaction:
         self._add(plan)
 
     def __len__(self) -> int:
-        return len(self._plans)
+        """The number of actions (a write's unique sentinels and audit records included)."""
+        return self._actions
 
     def __enter__(self) -> Transaction:
         return self
@@ -173,7 +176,7 @@ class Transaction:
         self._commit()
 
     def __repr__(self) -> str:
-        return f"Transaction({len(self._plans)} actions, {self._state}, token={self.token!r})"
+        return f"Transaction({self._actions} actions, {self._state}, token={self.token!r})"
 
     # --- internals --------------------------------------------------------------------------
 
@@ -187,20 +190,30 @@ class Transaction:
         return self._db._table(meta)
 
     def _add(self, plan: WritePlan) -> None:
-        if len(self._plans) >= MAX_TRANSACTION_ACTIONS:
+        extend_plan(plan, self._db)
+        count = 1 + len(plan.extra)
+        if self._actions + count > MAX_TRANSACTION_ACTIONS:
+            where = f"would be action {self._actions + 1}"
+            if count > 1:
+                more = f"{count - 1} more action{'s' if count > 2 else ''}"
+                where = f"(with {more}) would bring it to {self._actions + count}"
             raise ValidationError(
                 f"a transaction holds at most {MAX_TRANSACTION_ACTIONS} actions; "
-                f"{plan.kind}({plan.describe()}) would be action {len(self._plans) + 1} "
-                "(nothing was sent; split the work into transactions yourself if atomicity "
-                "across them is not needed)"
+                f"{plan.kind}({plan.describe()}) {where} (nothing was sent; split the work "
+                "into transactions yourself if atomicity across them is not needed)"
             )
-        identity = (plan.body["TableName"], freeze_key(plan.key))
-        if identity in self._keys:
-            raise ValidationError(
-                f"{plan.describe()} already has an action in this transaction; DynamoDB "
-                "allows one action per item (combine them into one update)"
-            )
-        size = item_size(plan.item) if plan.item is not None else 0
+        identities = [(plan.body["TableName"], freeze_key(plan.key), plan.describe())]
+        identities += [(x.body["TableName"], freeze_key(x.key), x.label) for x in plan.extra]
+        seen = set(self._keys)
+        for table, frozen, label in identities:
+            if (table, frozen) in seen:
+                raise ValidationError(
+                    f"{label} already has an action in this transaction; DynamoDB allows one "
+                    "action per item (combine them into one update)"
+                )
+            seen.add((table, frozen))
+        items = [plan.item, *(x.item for x in plan.extra)]
+        size = sum(item_size(item) for item in items if item is not None)
         if self._size + size > MAX_TRANSACTION_BYTES:
             raise ValidationError(
                 f"{plan.kind}({plan.describe()}) would bring this transaction's items to "
@@ -208,7 +221,8 @@ class Transaction:
                 "limit (nothing was sent)"
             )
         self._size += size
-        self._keys.add(identity)
+        self._keys = seen
+        self._actions += count
         self._plans.append(plan)
 
     def _commit(self) -> None:
@@ -218,7 +232,7 @@ class Transaction:
             return
         self._state = "failed"  # until DynamoDB confirms the commit
         payload = {
-            "TransactItems": [plan.transact_item() for plan in plans],
+            "TransactItems": [entry for plan in plans for entry in plan.entries()],
             "ClientRequestToken": self.token,
             "ReturnConsumedCapacity": "TOTAL",
         }
@@ -226,33 +240,38 @@ class Transaction:
             response = self._db.client.call("TransactWriteItems", payload)
         except TransactionCanceled as exc:
             self._state = "canceled"
-            raise _explained(exc, plans) from None
+            raise explain_canceled(exc, plans) from None
         self._state = "committed"
         self.consumed = self._db._account(response, "write")
         for plan in plans:
             plan.succeeded()
 
 
-def _explained(exc: TransactionCanceled, plans: list[WritePlan]) -> TransactionCanceled:
-    """Map the cancellation reasons to the actions and their items."""
+def explain_canceled(exc: TransactionCanceled, plans: list[WritePlan]) -> TransactionCanceled:
+    """Map the cancellation reasons to the actions (a write's extra actions included)."""
     lines = []
-    for index, (plan, reason) in enumerate(zip(plans, exc.reasons, strict=False)):
+    slots = [(plan, extra) for plan in plans for extra in (None, *plan.extra)]
+    for index, ((plan, extra), reason) in enumerate(zip(slots, exc.reasons, strict=False)):
         code = str(reason.get("Code") or "None")
         if code == "None":
             continue
         item = reason.get("Item")
         message = str(reason.get("Message") or "")
-        error = plan.failure(item) if code == "ConditionalCheckFailed" else None
+        error = None
+        if code == "ConditionalCheckFailed":
+            error = plan.failure(item) if extra is None else extra.failure(item)
+        kind = plan.kind if extra is None else f"{plan.kind}: {extra.label}"
         exc.failures.append(
             CanceledAction(
-                index, plan.kind, plan.target, code=code, message=message, item=item, error=error
+                index, kind, plan.target, code=code, message=message, item=item, error=error
             )
         )
         if error is not None:
-            lines.append(f"action {index} ({plan.kind}): {type(error).__name__}: {error}")
+            lines.append(f"action {index} ({kind}): {type(error).__name__}: {error}")
         else:
+            what = plan.describe() if extra is None else ""
             detail = f"{code}: {message}" if message else code
-            lines.append(f"action {index} ({plan.kind} {plan.describe()}): {detail}")
+            lines.append(f"action {index} ({kind}{' ' + what if what else ''}): {detail}")
     if lines:
         exc.message = f"transaction canceled: {'; '.join(lines)}"
         exc.args = (exc.message,)

@@ -1,12 +1,30 @@
 """Write builders shared by single calls, transactions and batches: lifecycle stamping,
 version conditions, key conditions and request bodies (pure: no I/O).
+
+**The write-plan seam.** Every ``create``/``put``/``update``/``save``/``delete`` (single call
+or inside ``db.transaction()``) is first planned as a :class:`WritePlan`: its main action plus
+``plan.extra``, a list of :class:`ExtraAction` that must commit with it. Features add to a plan
+through *plan extenders*: objects with ``extend(plan, db)`` listed in ``ModelMeta.extenders``
+(set when the model class is compiled; a model without them pays nothing). An extender may
+
+* append an :class:`ExtraAction` (``Put``/``Update``/``Delete``/``ConditionCheck`` on any
+  table), with ``explain(item)`` mapping its failed condition (DynamoDB's ALL_OLD item, or
+  None) to a typed error;
+* AND a condition into the main action with :meth:`WritePlan.require`.
+
+``extend_plan`` runs the extenders; ``DB`` runs it before sending a single write and
+``Transaction`` before adding an action. A plan with extra actions is sent as one
+TransactWriteItems carrying a ClientRequestToken (DynamoDB deduplicates a retried commit);
+inside a transaction its actions join the transaction's and count towards the 100. A failed
+commit is mapped per action: the main action by :meth:`WritePlan.failure`, an extra one by
+its ``explain``. Batch writes cannot be atomic, so models with extenders refuse them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from dynamorm._core._operands import Value
 from dynamorm._core.errors import (
@@ -24,6 +42,9 @@ from dynamorm._core.expressions import Condition, Path, UpdateAction, build_expr
 from dynamorm._orm.keys import Key, describe
 from dynamorm._orm.meta import AV, MISSING, FieldInfo, Item, ModelMeta
 from dynamorm._orm.versioning import Expect, expect_for, own_version
+
+if TYPE_CHECKING:
+    from dynamorm._orm.base import DBBase
 
 
 def utc_now() -> datetime:
@@ -115,9 +136,12 @@ class WritePlan:
     entry (:meth:`transact_item`), and what to do with the instance once it succeeded."""
 
     __slots__ = (
+        "actions",
         "body",
         "condition",
         "expect",
+        "extra",
+        "guard",
         "item",
         "kind",
         "meta",
@@ -142,6 +166,8 @@ class WritePlan:
         stamps: dict[str, Any] | None = None,
         item: Item | None = None,
         unknown: tuple[str, ...] = (),
+        guard: Condition | None = None,
+        actions: list[UpdateAction] | None = None,
     ) -> None:
         self.kind: WriteKind = kind
         self.meta = meta
@@ -154,6 +180,20 @@ class WritePlan:
         self.stamps = stamps or {}
         self.item = item
         self.unknown = unknown
+        self.guard = guard
+        self.actions = actions
+        self.extra: list[ExtraAction] = []
+
+    def require(self, condition: Condition) -> None:
+        """AND ``condition`` into the main action's condition (rebuilding its expressions)."""
+        self.guard = _and(self.guard, condition)
+        body = {k: v for k, v in self.body.items() if k not in _EXPRESSION_FIELDS}
+        body.update(_expressions(self.guard, self.actions))
+        self.body = body
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The TransactWriteItems entries of this write: the main action, then the extra ones."""
+        return [self.transact_item(), *(extra.transact_item() for extra in self.extra)]
 
     @property
     def operation(self) -> str:
@@ -274,7 +314,15 @@ def plan_create(
     guard = _and(Path(meta.pk.stored).not_exists(), condition)
     body = {"TableName": table, "Item": item, **build_expressions(condition=guard)}
     return WritePlan(
-        "create", meta, obj, body, obj=obj, condition=condition, stamps=stamps, item=item
+        "create",
+        meta,
+        obj,
+        body,
+        obj=obj,
+        condition=condition,
+        stamps=stamps,
+        item=item,
+        guard=guard,
     )
 
 
@@ -325,6 +373,8 @@ def plan_put(
         expect=expect,
         stamps=stamps,
         item=item,
+        guard=guard,
+        actions=actions,
     )
 
 
@@ -382,6 +432,8 @@ def plan_update(
         stamps=stamps,
         item=item,
         unknown=unknown,
+        guard=guard,
+        actions=actions,
     )
 
 
@@ -425,6 +477,8 @@ def plan_save(
         needs_item=True,
         stamps=stamps,
         item=_patched(meta, obj, stamps, sets, set(removes)),
+        guard=guard,
+        actions=actions,
     )
 
 
@@ -439,7 +493,9 @@ def plan_delete(
         expect.missing_ok = True
     guard = _and(expect.condition(meta) if expect else None, condition)
     body = {"TableName": table, "Key": key_item, **_expressions(guard, None)}
-    return WritePlan("delete", meta, target, body, obj=obj, condition=condition, expect=expect)
+    return WritePlan(
+        "delete", meta, target, body, obj=obj, condition=condition, expect=expect, guard=guard
+    )
 
 
 def plan_check(
@@ -457,11 +513,102 @@ def plan_check(
             path=meta.name,
         )
     body = {"TableName": table, "Key": key_item, **build_expressions(condition=guard)}
-    return WritePlan("check", meta, target, body, condition=condition, expect=expect)
+    return WritePlan("check", meta, target, body, condition=condition, expect=expect, guard=guard)
+
+
+# --- the seam features plug into ------------------------------------------------------------
+
+ExtraOperation = Literal["Put", "Update", "Delete", "ConditionCheck"]
+
+
+class ExtraAction:
+    """One more action a feature adds to a write (a unique sentinel, an audit record...).
+
+    ``op`` is the TransactWriteItems entry type, ``body`` its content (TableName, Key or Item,
+    expressions), ``key`` the item's primary key (one action per item in a transaction),
+    ``label`` names it in messages (``"unique Customer.email"``), ``explain(item)`` turns its
+    failed condition into an error (``item``: the stored item DynamoDB returned, or None).
+    """
+
+    __slots__ = ("body", "explain", "key", "label", "op")
+
+    def __init__(
+        self,
+        op: ExtraOperation,
+        body: dict[str, Any],
+        *,
+        key: Item,
+        label: str,
+        explain: Callable[[Item | None], DynamORMError] | None = None,
+    ) -> None:
+        self.op: ExtraOperation = op
+        self.body = body
+        self.key = key
+        self.label = label
+        self.explain = explain
+
+    @property
+    def item(self) -> Item | None:
+        """The item a Put writes (counted in the transaction's 4 MB), else None."""
+        item: Item | None = self.body.get("Item")
+        return item
+
+    def transact_item(self) -> dict[str, Any]:
+        """The TransactWriteItems entry (ALL_OLD asked for when it has a condition)."""
+        body = dict(self.body)
+        if "ConditionExpression" in body:
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {self.op: body}
+
+    def failure(self, item: Item | None) -> DynamORMError:
+        """The error for this action's failed condition."""
+        if self.explain is not None:
+            return self.explain(item)
+        state = "the item does not exist" if item is None else "the item exists"
+        return ConditionFailed(f"{self.label}: condition failed ({state})", item=item)
+
+    def __repr__(self) -> str:
+        return f"ExtraAction({self.op} {self.label})"
+
+
+class PlanExtender(Protocol):
+    """A feature's hook on every write of a model (listed in ``ModelMeta.extenders``);
+    ``batch_refusal`` says why batch writes of the model are refused."""
+
+    batch_refusal: str
+
+    def extend(self, plan: WritePlan, db: DBBase) -> None:
+        """Add actions or conditions to ``plan`` (may read through ``db``; never writes)."""
+
+
+def extend_plan(plan: WritePlan, db: DBBase) -> WritePlan:
+    """Run the model's plan extenders on ``plan`` (once) and return it."""
+    for extender in plan.meta.extenders:
+        extender.extend(plan, db)
+    return plan
+
+
+def refuse_batch(meta: ModelMeta) -> None:
+    """Batch writes cannot be atomic: a model whose writes add actions refuses them."""
+    if meta.extenders:
+        reasons = "; ".join(ext.batch_refusal for ext in meta.extenders)
+        raise ValidationError(
+            f"{meta.name} cannot be written in a batch ({reasons}); BatchWriteItem cannot be "
+            "atomic, so use db.create/put/delete or db.transaction() instead",
+            path=meta.name,
+        )
 
 
 # --- helpers --------------------------------------------------------------------------------
 
+_EXPRESSION_FIELDS = frozenset(
+    {
+        "ConditionExpression",
+        "UpdateExpression",
+        "ExpressionAttributeNames",
+        "ExpressionAttributeValues",
+    }
+)
 _STAMPED = ("version", "created_at", "updated_at")
 
 

@@ -1,0 +1,1 @@
+"""Opt-in features that plug into the write plan (unique constraints, idempotency)."""
