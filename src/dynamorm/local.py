@@ -65,7 +65,7 @@ class LocalDynamoDB:
     def __init__(
         self, engine: str | None = None, *, port: int | None = None, startup_timeout: float = 30.0
     ) -> None:
-        self.engine = default_engine() if engine is None else check_engine(engine)
+        self.engine: str = default_engine() if engine is None else check_engine(engine)
         self.port = port
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None

@@ -368,7 +368,8 @@ def test_unreachable_sts_is_typed_and_secret_free() -> None:
     with pytest.raises(AssumeRoleFailed) as info:
         assume(make_sts(fake))
     error = info.value
-    assert (error.sts_code, error.transient) == ("ErrEndpointUnreachable", False)
+    assert (error.sts_code, error.transient) == ("", False)  # no STS code: STS never answered
+    assert isinstance(error.__cause__, EndpointUnreachable)
     assert "could not connect" in str(error)
     for secret in (BASE_SECRET, BASE_TOKEN, EXTERNAL_ID):
         assert secret not in str(error)
@@ -604,3 +605,15 @@ def test_repr_holds_no_secrets() -> None:
     for text in (repr(provider), repr(creds), repr(provider._sts)):
         for secret in ("acme-payments", EXTERNAL_ID, TEMP_SECRET, TEMP_TOKEN, BASE_SECRET):
             assert secret not in text
+
+
+def test_refresh_warnings_name_the_failure_class_not_a_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeSTS(EndpointUnreachable("could not connect to https://sts...: refused"))
+    provider = make_provider(fake)
+    with caplog.at_level(logging.WARNING, logger="dynamorm.accounts"):
+        with pytest.raises(AssumeRoleFailed):
+            provider.get()
+    assert "failed: EndpointUnreachable" in caplog.text
+    assert "ErrEndpointUnreachable" not in caplog.text

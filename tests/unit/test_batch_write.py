@@ -262,7 +262,9 @@ def test_a_failed_request_is_reported_with_what_was_written() -> None:
     assert str(error) == (
         "BatchWriteItem: 25 request(s) not written (WriteRequest(put Account(account_id=5)), "
         "WriteRequest(put Account(account_id=6)), WriteRequest(put Account(account_id=7)) and "
-        "22 more): BatchWriteItem: ValidationException: Item too large; 25 written"
+        "22 more): BatchWriteItem: ValidationException: Item too large [table t_accounts "
+        "(logical 'accounts', table_prefix 't_'), region us-east-1, endpoint "
+        "http://127.0.0.1:9]; 25 written"
     )
     assert [r.key["account_id"] for r in error.unprocessed] == list(range(5, 30))
     assert (w.pending, w.written) == (0, 25)

@@ -175,7 +175,8 @@ def test_create_of_an_existing_item_raises_already_exists_with_the_current_item(
     assert isinstance(err, ConditionFailed)
     assert str(err) == (
         "Payment(merchant_id='m1', payment_id='p1') already exists; create() never "
-        "overwrites (put() replaces it)"
+        "overwrites (to replace it, put() an instance loaded with get(), or "
+        "put(obj, check_version=False))"  # Payment is versioned: a blind put() is refused
     )
     assert err.item == stored()
     assert isinstance(err.current, Payment)

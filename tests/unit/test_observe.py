@@ -16,6 +16,7 @@ from dynamorm import (
     DB,
     ConditionFailed,
     ConfigurationError,
+    DeadlineExceeded,
     Credentials,
     Request,
     Response,
@@ -393,3 +394,18 @@ def test_db_takes_hooks_in_its_constructor() -> None:
     )
     db.client.call("ListTables", {})
     assert [e.operation for e in events] == ["ListTables"]
+
+
+def test_emf_does_not_count_a_request_that_was_never_sent() -> None:
+    out = io.StringIO()
+    metrics = EMFMetrics("Payments", out=out)
+    db = make_db(ok({"Item": {}}))
+    db.client.hooks.append(metrics)
+    with pytest.raises(DeadlineExceeded):
+        db.with_deadline(0.0).client.call("GetItem", GET)  # the deadline has already passed
+    metrics.flush()
+    (line,) = out.getvalue().splitlines()
+    assert emf_problems(line) == []
+    doc = json.loads(line)
+    assert (doc["Requests"], doc["Errors"], doc["Retries"]) == (0, 1, 0)
+    assert "Latency" not in doc

@@ -100,7 +100,8 @@ class Path(Generic[T]):
     def __repr__(self) -> str:
         return f"Path({display_path(self._elements)!r})"
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        return object.__hash__(self)
 
     # --- comparisons ------------------------------------------------------------------------
 
@@ -253,7 +254,8 @@ class Size:
     def __repr__(self) -> str:
         return f"Size({display_path(self._path.elements)!r})"
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        return object.__hash__(self)
 
     def __eq__(self, other: int | Size | Path[Any]) -> Condition:  # type: ignore[override]
         return Condition("=", (self, self._operand(other)))

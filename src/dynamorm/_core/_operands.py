@@ -29,8 +29,8 @@ class Value:
     __slots__ = ("av", "value")
 
     def __init__(self, value: Any, av: dict[str, Any]) -> None:
-        self.value = value
-        self.av = av
+        self.value: Any = value
+        self.av: dict[str, Any] = av
 
     def key(self) -> Any:
         """A hashable form of the encoded value (equal encodings compare equal)."""

@@ -239,6 +239,30 @@ class ServiceError(DynamORMError):
         self.operation = operation
         self.response: dict[str, Any] = response if response is not None else {}
 
+    # Where the request went, set by the client (see ``_io/error_context.py``); printed after
+    # the message with a hint when one is known. Empty for errors the ORM builds itself.
+    table = ""
+    """The physical table name(s) of the request (comma-joined for batches/transactions)."""
+    logical_table = ""
+    """``table`` without the DB's ``table_prefix`` (the model's ``table=``)."""
+    table_prefix = ""
+    region = ""
+    endpoint = ""
+    hint = ""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if not (self.table or self.endpoint):
+            return text
+        where = [f"region {self.region}", f"endpoint {self.endpoint}"]
+        if self.table:
+            shown = f"table {self.table}"
+            if self.table_prefix:
+                shown += f" (logical {self.logical_table!r}, table_prefix {self.table_prefix!r})"
+            where.insert(0, shown)
+        hint = f". Hint: {self.hint}" if self.hint else ""
+        return f"{text} [{', '.join(where)}]{hint}"
+
 
 class RequestValidationFailed(ServiceError, ValueError):
     """DynamoDB rejected the request as invalid (``ValidationException``)."""
@@ -304,13 +328,13 @@ class CanceledAction:
         item: dict[str, Any] | None,
         error: DynamORMError | None,
     ) -> None:
-        self.index = index
-        self.action = action
-        self.target = target
-        self.code = code
-        self.message = message
-        self.item = item
-        self.error = error
+        self.index: int = index
+        self.action: str = action
+        self.target: Any = target
+        self.code: str = code
+        self.message: str = message
+        self.item: dict[str, Any] | None = item
+        self.error: DynamORMError | None = error
 
     def __repr__(self) -> str:
         return f"CanceledAction({self.index}: {self.action}: {self.code})"

@@ -66,14 +66,14 @@ class TypeCodec:
         target: Any = None,
         empty: Callable[[], Any] | None = None,
     ) -> None:
-        self.kind = kind
-        self.encode = encode
-        self.decode = decode
+        self.kind: str = kind
+        self.encode: Encode = encode
+        self.decode: Decode = decode
         self.key_type = key_type
-        self.args = args
-        self.target = target
-        self.empty = empty
-        self.optional = False
+        self.args: tuple[TypeCodec, ...] = args
+        self.target: Any = target
+        self.empty: Callable[[], Any] | None = empty
+        self.optional: bool = False
 
     def __repr__(self) -> str:
         return f"TypeCodec({self.kind}{'?' if self.optional else ''})"

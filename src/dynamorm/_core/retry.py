@@ -31,9 +31,9 @@ class RetryPolicy:
             raise ConfigurationError(
                 f"need 0 <= base_delay <= max_delay, got {base_delay!r} and {max_delay!r}"
             )
-        self.max_attempts = max_attempts
-        self.base_delay = float(base_delay)
-        self.max_delay = float(max_delay)
+        self.max_attempts: int = max_attempts
+        self.base_delay: float = float(base_delay)
+        self.max_delay: float = float(max_delay)
         self._rng = rng or random.Random()
 
     def backoff(self, retry: int) -> float:

@@ -11,6 +11,7 @@ from dynamorm._core.errors import (
     DeadlineExceeded,
     DynamORMError,
     ExpiredToken,
+    ServiceError,
 )
 from dynamorm._core.protocol import (
     USER_AGENT,
@@ -113,13 +114,14 @@ class Client:
         self.endpoint = endpoint
         self.credentials = credentials
         self.transport: Transport = transport if transport is not None else HTTPTransport()
-        self.retry = retry if retry is not None else RetryPolicy()
+        self.retry: RetryPolicy = retry if retry is not None else RetryPolicy()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.user_agent = user_agent
         self.deadline: float | None = None
-        self.clock_offset = 0.0
+        self.clock_offset: float = 0.0
         self.hooks: list[Hook] = list(hooks)
+        self.table_prefix: str = ""  # the DB's, named in error messages
         self._sleep: Callable[[float], None] = time.sleep
 
     def call(
@@ -273,7 +275,20 @@ class Client:
             remaining=remaining,
             clock_offset=self.clock_offset,
         )
-        return parse(operation, response.status, response.headers, response.body)
+        try:
+            return parse(operation, response.status, response.headers, response.body)
+        except ServiceError as exc:
+            from dynamorm._io.error_context import add_context
+
+            add_context(
+                exc,
+                operation=operation,
+                body=body,
+                region=self.region,
+                endpoint=self.endpoint.url,
+                prefix=self.table_prefix,
+            )
+            raise
 
     def remaining(self) -> float | None:
         """Seconds left before this client's deadline (``None`` without one)."""

@@ -40,10 +40,10 @@ class Credentials:
             raise ConfigurationError("credentials need a non-empty secret access key")
         if session_token is not None and not isinstance(session_token, str):
             raise ConfigurationError("the session token must be a string")
-        self.access_key_id = access_key_id
-        self.secret_access_key = secret_access_key
-        self.session_token = session_token or None
-        self.expiration = expiration
+        self.access_key_id: str = access_key_id
+        self.secret_access_key: str = secret_access_key
+        self.session_token: str | None = session_token or None
+        self.expiration: float | None = expiration
 
     def expires_within(self, seconds: float) -> bool:
         """True if these credentials expire within ``seconds`` from now."""
@@ -78,6 +78,7 @@ class StaticProvider:
         self._credentials = credentials
 
     def get(self) -> Credentials:
+        """The credentials given."""
         return self._credentials
 
     def invalidate(self) -> None:
@@ -99,6 +100,7 @@ class EnvironmentProvider:
         return bool(os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))
 
     def get(self) -> Credentials:
+        """The credentials from the environment (read once, until invalidated)."""
         creds = self._credentials
         if creds is None:
             env = os.environ
@@ -112,6 +114,7 @@ class EnvironmentProvider:
         return creds
 
     def invalidate(self) -> None:
+        """Forget the cached credentials; the next get() reads the environment again."""
         self._credentials = None
 
     def __repr__(self) -> str:
@@ -132,6 +135,7 @@ class BotocoreChainProvider:
         self._lock = threading.Lock()
 
     def get(self) -> Credentials:
+        """The chain's credentials, refreshed before they expire."""
         creds = self._credentials
         if creds is not None and not creds.expires_within(self._margin):
             return creds
@@ -177,6 +181,7 @@ class BotocoreChainProvider:
         )
 
     def invalidate(self) -> None:
+        """Forget the cached credentials; the next get() asks the chain again."""
         with self._lock:
             self._credentials = None
             self._source = None

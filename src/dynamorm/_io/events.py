@@ -30,12 +30,12 @@ class RequestEvent:
     )
 
     def __init__(self, operation: str, table: str | None, region: str) -> None:
-        self.operation = operation
-        self.table = table
-        self.region = region
-        self.started = time.time()
-        self.duration = 0.0
-        self.attempts = 0
+        self.operation: str = operation
+        self.table: str | None = table
+        self.region: str = region
+        self.started: float = time.time()
+        self.duration: float = 0.0
+        self.attempts: int = 0
         self.consumed_capacity: float | None = None
         self.error: BaseException | None = None
 

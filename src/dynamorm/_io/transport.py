@@ -54,13 +54,13 @@ class Endpoint:
         if not host:
             raise ConfigurationError(f"endpoint_url has no host: {url!r}")
         self.scheme = scheme
-        self.host = host
+        self.host: str = host
         # An ASCII host goes to getaddrinfo as bytes: a str would load the idna codec (~3 ms
         # of every cold start).
         self.address: str | bytes = host.encode() if host.isascii() else host
-        self.port = port
-        self.netloc = rest
-        self.url = f"{scheme}://{rest}"
+        self.port: int = port
+        self.netloc: str = rest
+        self.url: str = f"{scheme}://{rest}"
 
     def __repr__(self) -> str:
         return f"Endpoint({self.url!r})"
@@ -82,13 +82,13 @@ class Request:
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
     ) -> None:
-        self.endpoint = endpoint
-        self.headers = headers
-        self.body = body
-        self.method = method
-        self.path = path
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
+        self.endpoint: Endpoint = endpoint
+        self.headers: dict[str, str] = headers
+        self.body: bytes = body
+        self.method: str = method
+        self.path: str = path
+        self.connect_timeout: float = connect_timeout
+        self.read_timeout: float = read_timeout
 
 
 class Response:
@@ -97,9 +97,9 @@ class Response:
     __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
+        self.status: int = status
+        self.headers: dict[str, str] = headers
+        self.body: bytes = body
 
     def __repr__(self) -> str:
         return f"Response(status={self.status}, {len(self.body)} bytes)"
@@ -231,6 +231,17 @@ def _read_body(reader: Any, headers: dict[str, str], url: str) -> bytes:
     return bytes(body)
 
 
+def _plain_http_hint(exc: OSError, ep: Endpoint) -> str:
+    """A hint when the server answered TLS with plain HTTP (e.g. a local engine)."""
+    reason = str(getattr(exc, "reason", "") or exc).upper()
+    if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER_FAILURE" in reason:
+        return (
+            f"; the server does not speak TLS: if it is a plain-http endpoint (DynamoDB Local, "
+            f"moto), use http://{ep.netloc}"
+        )
+    return ""
+
+
 class HTTPTransport:
     """Keep-alive HTTP/1.1 transport on plain sockets; safe to share between threads.
 
@@ -300,7 +311,8 @@ class HTTPTransport:
             except OSError as exc:
                 sock.close()
                 raise EndpointUnreachable(
-                    f"TLS handshake with {ep.url} failed: {exc}", endpoint=ep.url
+                    f"TLS handshake with {ep.url} failed: {exc}{_plain_http_hint(exc, ep)}",
+                    endpoint=ep.url,
                 ) from None
         return _Connection(sock)
 

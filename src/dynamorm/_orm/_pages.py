@@ -48,11 +48,11 @@ class Page(Generic[M]):
         count: int,
         scanned_count: int,
     ) -> None:
-        self.items = items
-        self.cursor = cursor
-        self.consumed = consumed
-        self.count = count
-        self.scanned_count = scanned_count
+        self.items: list[M] = items
+        self.cursor: str | None = cursor
+        self.consumed: Capacity = consumed
+        self.count: int = count
+        self.scanned_count: int = scanned_count
 
     def __iter__(self) -> Iterator[M]:
         return iter(self.items)

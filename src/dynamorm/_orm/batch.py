@@ -33,10 +33,10 @@ class BatchGetResult(Generic[M]):
         unprocessed: list[dict[str, Any]],
         consumed: Capacity,
     ) -> None:
-        self.items = items
-        self.missing = missing
-        self.unprocessed = unprocessed
-        self.consumed = consumed
+        self.items: list[M] = items
+        self.missing: list[dict[str, Any]] = missing
+        self.unprocessed: list[dict[str, Any]] = unprocessed
+        self.consumed: Capacity = consumed
 
     def __iter__(self) -> Iterator[M]:
         return iter(self.items)

@@ -49,9 +49,9 @@ class Entry:
     __slots__ = ("ident", "table", "wire")
 
     def __init__(self, table: str, ident: Ident, wire: dict[str, Any]) -> None:
-        self.table = table
-        self.ident = ident
-        self.wire = wire
+        self.table: str = table
+        self.ident: Ident = ident
+        self.wire: dict[str, Any] = wire
 
 
 class GetKey(Entry):

@@ -55,7 +55,7 @@ class WriteRequest(Entry):
         super().__init__(table, key_ident(key, names), wire)
         self.action: Literal["put", "delete"] = action
         self.model: type[Model] = meta.model
-        self.obj = obj
+        self.obj: Model | Key[Any] = obj
         self._key = key
         self.stamps: dict[str, Any] = {}
 
@@ -98,9 +98,9 @@ class BatchWriter:
         self._parallel = parallel
         self._pending: dict[tuple[str, Any], WriteRequest] = {}
         self._key_names: dict[str, tuple[str, ...]] = {}
-        self.written = 0
+        self.written: int = 0
         """Requests written so far (all flushes)."""
-        self.consumed = Capacity()
+        self.consumed: Capacity = Capacity()
         """Capacity consumed by this writer's requests so far."""
 
     @property

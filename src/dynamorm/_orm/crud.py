@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Never
 
 from dynamorm._core.errors import (
     ConditionFailed,
@@ -15,7 +15,7 @@ from dynamorm._core.errors import (
 )
 from dynamorm._core.expressions import Condition, Path, UpdateAction, build_expressions
 from dynamorm._orm.base import DBBase
-from dynamorm._orm.keys import Key, M, describe
+from dynamorm._orm.keys import Key, M, describe, positional_key_error
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.writes import (
     WritePlan,
@@ -80,7 +80,7 @@ class CrudMixin(DBBase):
     def get(
         self,
         model: type[M] | Key[M],
-        *,
+        *args: Never,
         consistent: bool = False,
         projection: Sequence[Path[Any]] | None = None,
         **key: Any,
@@ -89,6 +89,8 @@ class CrudMixin(DBBase):
         ``NotFound``. ``projection`` reads only those attributes (plus the key and version):
         the other fields of the returned instance are unset (reading one raises
         AttributeError) and ``save()`` leaves them alone."""
+        if args:
+            raise positional_key_error("db.get", model, args)
         if isinstance(model, Key):
             if key:
                 raise ValidationError(

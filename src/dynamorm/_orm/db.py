@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError
+from dynamorm._core.regions import check_region
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.tuning import memory_defaults
 from dynamorm._io.client import Client
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from dynamorm._orm.model import Model
     from dynamorm._orm.tables import Billing, StreamView, TableReport
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$|^local$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]*$")
 
 
@@ -97,8 +97,6 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             raise ConfigurationError(
                 "no region: pass DB(region='us-east-1') or set AWS_REGION (Lambda sets it for you)"
             )
-        if not isinstance(region, str) or not _REGION.match(region):
-            raise ConfigurationError(f"invalid region {region!r} (expected e.g. 'us-east-1')")
         if not isinstance(table_prefix, str) or not _PREFIX.match(table_prefix):
             raise ConfigurationError(
                 "table_prefix may hold only letters, digits, '_', '-' and '.', "
@@ -106,13 +104,14 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
         endpoint_url = (
             endpoint_url
             or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
             or os.environ.get("AWS_ENDPOINT_URL")
-            or f"https://dynamodb.{region}{suffix}"
         )
+        region = check_region(region, custom_endpoint=bool(endpoint_url))
+        suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+        endpoint_url = endpoint_url or f"https://dynamodb.{region}{suffix}"
         endpoint = Endpoint(endpoint_url)
         connect_timeout, read_timeout = _timeouts(timeout)
         if cursor_secret is not None and (
@@ -122,13 +121,15 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
                 "cursor_secret must be a str or bytes of at least 16 characters"
             )
         self._init_base()
-        self.default_page_size, self.default_parallelism = _tuning(page_size, parallelism)
+        page_size, parallelism = _tuning(page_size, parallelism)
+        self.default_page_size: int | None = page_size
+        self.default_parallelism: int = parallelism
         self.region = region
         self.table_prefix = table_prefix
-        self.cursor_secret = (
+        self.cursor_secret: bytes | None = (
             cursor_secret.encode() if isinstance(cursor_secret, str) else cursor_secret
         )
-        self.client = Client(
+        self.client: Client = Client(
             region=region,
             endpoint=endpoint,
             credentials=resolve_credentials(credentials),
@@ -138,6 +139,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             read_timeout=read_timeout,
             hooks=hooks,
         )
+        self.client.table_prefix = table_prefix
 
     # --- tables -------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._orm.meta import Item, ModelMeta
@@ -29,8 +29,8 @@ class Key(Generic[M]):
         if not isinstance(meta, ModelMeta):
             raise ConfigurationError(f"key() needs a Model class, got {model!r}")
         meta.require_table()
-        self.model = model
-        self.meta = meta
+        self.model: type[M] = model
+        self.meta: ModelMeta = meta
         self.item: Item = meta.key_from(values)
         self.values: dict[str, Any] = {f.name: values[f.name] for f in meta.key_fields}
 
@@ -46,9 +46,26 @@ class Key(Generic[M]):
         return hash((self.model, freeze_key(self.item)))
 
 
-def key(model: type[M], /, **values: Any) -> Key[M]:
+def key(model: type[M], /, *args: Never, **values: Any) -> Key[M]:
     """The key of one item of ``model``: ``key(Payment, merchant_id="m1", payment_id="p1")``."""
+    if args:
+        raise positional_key_error("key", model, args)
     return Key(model, values)
+
+
+def positional_key_error(call: str, model: object, args: tuple[Any, ...]) -> TypeError:
+    """The error for key values passed by position (the PynamoDB habit), showing the keyword
+    form: ``db.get(Payment, "m1", "p1")`` -> ``db.get(Payment, merchant_id='m1', ...)``."""
+    meta = getattr(model, "__meta__", None)
+    fields = [f.name for f in meta.key_fields] if isinstance(meta, ModelMeta) else []
+    name = getattr(model, "__name__", repr(model))
+    if not fields or len(args) > len(fields):
+        shown = "key_name=value, ..."
+    else:
+        shown = ", ".join(f"{f}={v!r}" for f, v in zip(fields, args, strict=False))
+    return TypeError(
+        f"{call}() takes the key as keyword arguments, not by position: {call}({name}, {shown})"
+    )
 
 
 def freeze_key(item: Item) -> tuple[tuple[str, str, Any], ...]:

@@ -93,11 +93,11 @@ class GSI:
         _index_args("GSI", name, projection, include)
         if pk == sk:
             raise InvalidModel(f"GSI({name!r}) needs exactly one of pk=True or sk=True")
-        self.name = name
-        self.pk = pk
-        self.sk = sk
+        self.name: str = name
+        self.pk: bool = pk
+        self.sk: bool = sk
         self.projection: Projection = projection
-        self.include = tuple(include)
+        self.include: tuple[str, ...] = tuple(include)
 
     def __repr__(self) -> str:
         return f"GSI({self.name!r}, {'pk' if self.pk else 'sk'}=True)"
@@ -112,9 +112,9 @@ class LSI:
         self, name: str, *, projection: Projection = "ALL", include: Sequence[str] = ()
     ) -> None:
         _index_args("LSI", name, projection, include)
-        self.name = name
+        self.name: str = name
         self.projection: Projection = projection
-        self.include = tuple(include)
+        self.include: tuple[str, ...] = tuple(include)
 
     def __repr__(self) -> str:
         return f"LSI({self.name!r})"
@@ -155,17 +155,17 @@ class FieldSpec:
         unique: bool = False,
     ) -> None:
         self.key = key
-        self.name = name
-        self.default = default
-        self.default_factory = default_factory
-        self.index = index
-        self.roles = roles
-        self.omit_empty = omit_empty
-        self.converter = converter
-        self.json = json
-        self.init = init
-        self.encrypted = encrypted
-        self.unique = unique
+        self.name: str | None = name
+        self.default: Any = default
+        self.default_factory: Callable[[], Any] | None = default_factory
+        self.index: tuple[GSI | LSI, ...] = index
+        self.roles: tuple[Role, ...] = roles
+        self.omit_empty: bool = omit_empty
+        self.converter: Converter | None = converter
+        self.json: bool = json
+        self.init: bool | None = init
+        self.encrypted: bool = encrypted
+        self.unique: bool = unique
 
 
 # --- compiled metadata ----------------------------------------------------------------------
@@ -203,17 +203,17 @@ class FieldInfo:
     def __init__(
         self, model_name: str, name: str, stored: str, annotation: Any, spec: FieldSpec
     ) -> None:
-        self.name = name
-        self.stored = stored
-        self.annotation = annotation
-        self.spec = spec
-        self.where = f"{model_name}.{name}"
+        self.name: str = name
+        self.stored: str = stored
+        self.annotation: Any = annotation
+        self.spec: FieldSpec = spec
+        self.where: str = f"{model_name}.{name}"
         self.key: Literal["pk", "sk"] | None = spec.key
         self.role: Role | None = spec.roles[0] if spec.roles else None
-        self.default = spec.default
-        self.default_factory = spec.default_factory
-        self.omit_empty = spec.omit_empty
-        self.init = True
+        self.default: Any = spec.default
+        self.default_factory: Callable[[], Any] | None = spec.default_factory
+        self.omit_empty: bool = spec.omit_empty
+        self.init: bool = True
         self.indexes: tuple[GSI | LSI, ...] = spec.index
         self.codec: TypeCodec
         self.missing: Callable[[], Any] | None = None
@@ -296,7 +296,7 @@ class Attr(Path[T]):
 
     def __init__(self, info: FieldInfo) -> None:
         super().__init__(info.stored, encoder=info.encode_operand)
-        self.info = info
+        self.info: FieldInfo = info
 
     def __repr__(self) -> str:
         return f"Attr({self.info.where})"
@@ -335,7 +335,7 @@ class ModelMeta:
 
     def __init__(self, model: type[Model], table: str | None, naming: Naming) -> None:
         self.model = model
-        self.name = model.__name__
+        self.name: str = model.__name__
         self.table = table
         self.naming: Naming = naming
         self.fields: dict[str, FieldInfo] = {}

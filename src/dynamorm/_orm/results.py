@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Capacity:
@@ -23,9 +23,9 @@ class Capacity:
         total: float = 0.0,
         by_table: Mapping[str, float] | None = None,
     ) -> None:
-        self.read = read
-        self.write = write
-        self.total = total
+        self.read: float = read
+        self.write: float = write
+        self.total: float = total
         self.by_table: dict[str, float] = dict(by_table or {})
 
     @classmethod
@@ -69,7 +69,7 @@ class Capacity:
             other.by_table,
         )
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Capacity(read={self.read:g}, write={self.write:g}, total={self.total:g})"

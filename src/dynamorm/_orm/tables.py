@@ -121,11 +121,11 @@ class TableReport:
     __slots__ = ("added_indexes", "created", "drift", "model", "table", "ttl_enabled")
 
     def __init__(self, model: type[Model], table: str) -> None:
-        self.model = model
-        self.table = table
-        self.created = False
+        self.model: type[Model] = model
+        self.table: str = table
+        self.created: bool = False
         self.added_indexes: list[str] = []
-        self.ttl_enabled = False
+        self.ttl_enabled: bool = False
         self.drift: list[str] = []
 
     @property

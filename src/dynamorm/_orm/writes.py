@@ -243,8 +243,14 @@ class WritePlan:
             }
         current = _decode(self.meta, item)
         if self.kind == "create" and item is not None:
+            replace = (
+                "put() replaces it"
+                if self.meta.version is None
+                else "to replace it, put() an instance loaded with get(), or "
+                "put(obj, check_version=False)"
+            )
             return AlreadyExists(
-                f"{where} already exists; create() never overwrites (put() replaces it)",
+                f"{where} already exists; create() never overwrites ({replace})",
                 item=item,
                 current=current,
                 **common,

@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from dynamorm._core.errors import ConfigurationError, UnknownPartner
+from dynamorm._core.regions import check_region
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._io.credentials import CredentialsProvider
 from dynamorm._io.transport import Endpoint, Transport
-from dynamorm._orm.db import _PREFIX, _REGION, DB
+from dynamorm._orm.db import _PREFIX, DB
 from dynamorm._runtime.context import credentials_deadline, mask_partner_id
 
 if TYPE_CHECKING:
@@ -104,8 +105,8 @@ class PartnerAccount:
             raise ConfigurationError(
                 "invalid external_id: use 2-1224 letters, digits or _+=,.@:/- (value not shown)"
             )
-        if region is not None and (not isinstance(region, str) or not _REGION.match(region)):
-            raise ConfigurationError(f"invalid region {region!r} (expected e.g. 'eu-west-1')")
+        if region is not None:
+            check_region(region, custom_endpoint=endpoint_url is not None)
         if not isinstance(table_prefix, str) or not _PREFIX.match(table_prefix):
             raise ConfigurationError(
                 "table_prefix may hold only letters, digits, '_', '-' and '.', "

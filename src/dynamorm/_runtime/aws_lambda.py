@@ -38,12 +38,12 @@ class LambdaEnv:
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME") or None
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION") or None
-        self.region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
-        self.initialization_type = env.get("AWS_LAMBDA_INITIALIZATION_TYPE") or None
+        self.function_name: str | None = env.get("AWS_LAMBDA_FUNCTION_NAME") or None
+        self.function_version: str | None = env.get("AWS_LAMBDA_FUNCTION_VERSION") or None
+        self.region: str | None = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        self.initialization_type: str | None = env.get("AWS_LAMBDA_INITIALIZATION_TYPE") or None
         memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-        self.memory_mb = int(memory) if memory.isdigit() and int(memory) > 0 else None
+        self.memory_mb: int | None = int(memory) if memory.isdigit() and int(memory) > 0 else None
 
     def __repr__(self) -> str:
         return (
@@ -72,10 +72,10 @@ class Tuning:
     __slots__ = ("memory_mb", "page_size", "parallelism", "vcpus")
 
     def __init__(self, memory_mb: int, page_size: int, parallelism: int) -> None:
-        self.memory_mb = memory_mb
-        self.vcpus = min(6.0, memory_mb / FULL_VCPU_MB)
-        self.page_size = page_size
-        self.parallelism = parallelism
+        self.memory_mb: int = memory_mb
+        self.vcpus: float = min(6.0, memory_mb / FULL_VCPU_MB)
+        self.page_size: int = page_size
+        self.parallelism: int = parallelism
 
     def __repr__(self) -> str:
         return (
@@ -239,12 +239,12 @@ class LocalContext:
         self._deadline = clock() + timeout
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.memory_limit_in_mb = str(memory_mb)
-        self.aws_request_id = os.urandom(16).hex()
-        self.invoked_function_arn = (
+        self.memory_limit_in_mb: str = str(memory_mb)
+        self.aws_request_id: str = os.urandom(16).hex()
+        self.invoked_function_arn: str = (
             f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
         )
-        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_group_name: str = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
 
     def get_remaining_time_in_millis(self) -> int:

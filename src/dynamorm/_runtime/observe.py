@@ -94,12 +94,14 @@ class EMFMetrics:
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series(event.started)
-            series.requests += 1
-            series.retries += max(0, event.attempts - 1)
             if event.error is not None:
                 series.errors += 1
                 if isinstance(event.error, Throttled):
                     series.throttles += 1
+            if event.attempts == 0:  # never sent (e.g. the deadline had passed): no request
+                return
+            series.requests += 1
+            series.retries += max(0, event.attempts - 1)
             series.latency.append(round(event.duration * 1000.0, 3))
             if event.consumed_capacity is not None:
                 series.capacity = (series.capacity or 0.0) + event.consumed_capacity
@@ -146,7 +148,6 @@ class EMFMetrics:
             {"Name": "Errors", "Unit": "Count"},
             {"Name": "Throttles", "Unit": "Count"},
             {"Name": "Retries", "Unit": "Count"},
-            {"Name": "Latency", "Unit": "Milliseconds"},
         ]
         doc: dict[str, Any] = {
             "_aws": {
@@ -162,8 +163,10 @@ class EMFMetrics:
             "Errors": series.errors,
             "Throttles": series.throttles,
             "Retries": series.retries,
-            "Latency": series.latency,
         }
+        if series.latency:  # EMF wants 1 to 100 values; none when no request was sent
+            metrics.append({"Name": "Latency", "Unit": "Milliseconds"})
+            doc["Latency"] = series.latency
         if partner is not None:
             doc["Partner"] = partner
         if series.capacity is not None:

@@ -28,7 +28,7 @@ class OTelHook:
                 "OpenTelemetry tracing needs opentelemetry-api: pip install 'dynamorm[otel]'"
             ) from None
         self._trace = trace
-        self.tracer = trace.get_tracer("dynamorm", VERSION, tracer_provider=tracer_provider)
+        self.tracer: Any = trace.get_tracer("dynamorm", VERSION, tracer_provider=tracer_provider)
 
     def __call__(self, event: RequestEvent) -> None:
         """Record ``event`` as a finished span."""

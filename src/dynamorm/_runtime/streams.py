@@ -93,16 +93,16 @@ class StreamRecord(Generic[M]):
         self._decode = decode
         self._images = images
         self._cache: dict[str, M] = {}
-        self.event_id = event_id
+        self.event_id: str = event_id
         self.event_name: EventName = event_name
-        self.table = table
-        self.region = region
-        self.keys = keys
-        self.sequence_number = sequence_number
-        self.approximate_creation_time = approximate_creation_time
-        self.size_bytes = size_bytes
+        self.table: str = table
+        self.region: str | None = region
+        self.keys: dict[str, Any] = keys
+        self.sequence_number: str = sequence_number
+        self.approximate_creation_time: datetime | None = approximate_creation_time
+        self.size_bytes: int | None = size_bytes
         self.view_type: ViewType = view_type
-        self.expired = expired
+        self.expired: bool = expired
 
     @property
     def new(self) -> M | None:

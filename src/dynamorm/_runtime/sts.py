@@ -289,7 +289,6 @@ class StsClient:
                 f"AssumeRole for partner {partner_id!r} (role {role_arn}) failed: {exc}",
                 partner_id=partner_id,
                 role_arn=role_arn,
-                sts_code=exc.code,
                 transient=exc.retryable,
             ) from exc
         return parse_assume_role_response(
@@ -405,7 +404,7 @@ class AssumeRoleProvider:
             )
         except BaseException as exc:
             flight.error = exc
-            reason = exc.sts_code if isinstance(exc, AssumeRoleFailed) else ""
+            reason = _reason(exc)
             current = self._credentials
             left = (
                 None
@@ -422,13 +421,11 @@ class AssumeRoleProvider:
                     "AssumeRole for partner %s failed (%s); the current credentials stay in use "
                     "for up to %.0fs more",
                     self._label,
-                    reason or type(exc).__name__,
+                    reason,
                     left,
                 )
                 return current
-            _log.warning(
-                "AssumeRole for partner %s failed: %s", self._label, reason or type(exc).__name__
-            )
+            _log.warning("AssumeRole for partner %s failed: %s", self._label, reason)
             raise
         else:
             flight.credentials = creds
@@ -451,3 +448,13 @@ class AssumeRoleProvider:
 
     def __repr__(self) -> str:
         return f"AssumeRoleProvider(partner={self._label!r}, duration={self._duration})"
+
+
+def _reason(exc: BaseException) -> str:
+    """STS's error code, else the class of what failed (``EndpointUnreachable``), for logs."""
+    if isinstance(exc, AssumeRoleFailed):
+        if exc.sts_code:
+            return exc.sts_code
+        if exc.__cause__ is not None:
+            return type(exc.__cause__).__name__
+    return type(exc).__name__
