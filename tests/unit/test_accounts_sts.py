@@ -612,8 +612,10 @@ def test_refresh_warnings_name_the_failure_class_not_a_code(
 ) -> None:
     fake = FakeSTS(EndpointUnreachable("could not connect to https://sts...: refused"))
     provider = make_provider(fake)
-    with caplog.at_level(logging.WARNING, logger="dynamorm.accounts"):
-        with pytest.raises(AssumeRoleFailed):
-            provider.get()
+    with (
+        caplog.at_level(logging.WARNING, logger="dynamorm.accounts"),
+        pytest.raises(AssumeRoleFailed),
+    ):
+        provider.get()
     assert "failed: EndpointUnreachable" in caplog.text
     assert "ErrEndpointUnreachable" not in caplog.text

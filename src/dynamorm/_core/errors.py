@@ -7,7 +7,9 @@ Every error carries a portable ``code`` and knows whether retrying the same requ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 
 class DynamORMError(Exception):
@@ -288,6 +290,17 @@ class ConditionFailed(ServiceError):
         super().__init__(message, **kw)
         self.item = item
         self.current = current
+
+    def current_as(self, model: type[_T]) -> _T | None:
+        """``current`` typed as an instance of ``model`` (None when no item is stored):
+        ``exc.current_as(Payment).amount`` is an ``int`` to type checkers. Raises ``TypeError``
+        if the stored item was decoded as another model."""
+        if self.current is None or isinstance(self.current, model):
+            return self.current
+        raise TypeError(
+            f"{type(self).__name__}.current is a {type(self.current).__name__}, "
+            f"not a {getattr(model, '__name__', model)}"
+        )
 
 
 class AlreadyExists(ConditionFailed):

@@ -19,7 +19,7 @@ from dynamorm._core.expressions import Condition, Path, build_expressions, split
 from dynamorm._orm._cursor import CursorCodec, Key, State
 from dynamorm._orm._pages import Page, Plan, iterate, one_page
 from dynamorm._orm.base import DBBase
-from dynamorm._orm.meta import SENTINEL_ATTR, IndexInfo, ModelMeta
+from dynamorm._orm.meta import SENTINEL_ATTR, Attr, IndexInfo, ModelMeta
 
 if TYPE_CHECKING:
     from dynamorm._orm.fast_decode import DecodedPage
@@ -38,12 +38,23 @@ def _positive(method: str, value: object) -> int:
     return value
 
 
-def _condition(method: str, condition: object) -> Condition:
+def _condition(method: str, condition: object, model: type[Any]) -> Condition:
     if not isinstance(condition, Condition):
         hint = " (== between mismatched types gives a bool)" if isinstance(condition, bool) else ""
         raise InvalidOperator(
             f"{method}() takes a condition such as Model.attr == value, got {condition!r}{hint}"
         )
+    for path in condition.paths():
+        if isinstance(path, Attr) and not any(
+            vars(cls).get(path.info.name) is path for cls in model.__mro__
+        ):
+            name = model.__name__
+            raise InvalidOperator(
+                f"{method}() got {path.info.where}, an attribute of another model; a {name} "
+                f"query or scan takes conditions on {name}'s own attributes "
+                f"(e.g. {name}.{path.info.name})",
+                path=path.info.where,
+            )
     return condition
 
 
@@ -134,7 +145,7 @@ class _Reader(Generic[M]):
         Several calls are joined with AND. Filtered-out items still consume read capacity.
         """
         new = self._copy()
-        new._filter = _and(self._filter, _condition("filter", condition))
+        new._filter = _and(self._filter, _condition("filter", condition, self._model))
         return new
 
     def limit(self, n: int) -> Self:
@@ -331,7 +342,7 @@ class Query(_Reader[M]):
         table key first, then the one GSI or LSI whose keys match. Several calls join with AND.
         """
         new = self._copy()
-        new._where = _and(self._where, _condition("where", condition))
+        new._where = _and(self._where, _condition("where", condition, self._model))
         return new
 
     def reverse(self, enabled: bool = True) -> Self:
