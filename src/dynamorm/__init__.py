@@ -18,6 +18,11 @@ from dynamorm._core.errors import (
     DynamORMError,
     EndpointUnreachable,
     ExpiredToken,
+    IdempotencyError,
+    IdempotencyInProgress,
+    IdempotencyKeyError,
+    IdempotencyPayloadMismatch,
+    IdempotencyResultError,
     IdempotentParameterMismatch,
     InvalidCursor,
     InvalidModel,
@@ -74,6 +79,7 @@ from dynamorm._orm.tables import TableReport
 from dynamorm._orm.transaction import ItemList, Transaction
 
 if TYPE_CHECKING:
+    from dynamorm._features.idempotency import IdempotencyRecord, idempotent
     from dynamorm._io.deadline import LambdaContextLike, deadline_buffer
     from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
     from dynamorm._runtime.aws_lambda import (
@@ -102,6 +108,8 @@ if TYPE_CHECKING:
 
 # Runtime integrations load on first use: importing dynamorm stays cheap for a cold start.
 _LAZY = {
+    "IdempotencyRecord": "dynamorm._features.idempotency",
+    "idempotent": "dynamorm._features.idempotency",
     "LambdaContextLike": "dynamorm._io.deadline",
     "deadline_buffer": "dynamorm._io.deadline",
     "EMFMetrics": "dynamorm._runtime.observe",
@@ -174,6 +182,12 @@ __all__ = [
     "GSI",
     "HTTPTransport",
     "Hook",
+    "IdempotencyError",
+    "IdempotencyInProgress",
+    "IdempotencyKeyError",
+    "IdempotencyPayloadMismatch",
+    "IdempotencyRecord",
+    "IdempotencyResultError",
     "IdempotentParameterMismatch",
     "InvalidCursor",
     "InvalidModel",
@@ -240,6 +254,7 @@ __all__ = [
     "current_partner",
     "deadline_buffer",
     "field",
+    "idempotent",
     "is_lambda",
     "key",
     "lambda_db",
