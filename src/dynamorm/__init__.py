@@ -79,6 +79,18 @@ from dynamorm._orm.tables import TableReport
 from dynamorm._orm.transaction import ItemList, Transaction
 
 if TYPE_CHECKING:
+    # --- audit trail and cost tracking (issue 12) ---
+    from dynamorm._features.audit import Audit, AuditRecord, actor_context, current_actor
+    from dynamorm._features.audit_stream import StreamAudit, audit_stream
+    from dynamorm._features.cost import (
+        Budget,
+        BudgetAlert,
+        CostLine,
+        Costs,
+        PriceTable,
+        UnitPrices,
+    )
+    from dynamorm._features.cost_estimate import CostEstimate, estimate_cost
     from dynamorm._features.idempotency import IdempotencyRecord, idempotent
     from dynamorm._io.deadline import LambdaContextLike, deadline_buffer
     from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
@@ -136,6 +148,21 @@ _LAZY = {
     "stream_records": "dynamorm._runtime.streams",
     "tuning": "dynamorm._runtime.aws_lambda",
     "warm_up": "dynamorm._runtime.aws_lambda",
+    # --- audit trail and cost tracking (issue 12) ---
+    "Audit": "dynamorm._features.audit",
+    "AuditRecord": "dynamorm._features.audit",
+    "actor_context": "dynamorm._features.audit",
+    "current_actor": "dynamorm._features.audit",
+    "StreamAudit": "dynamorm._features.audit_stream",
+    "audit_stream": "dynamorm._features.audit_stream",
+    "Budget": "dynamorm._features.cost",
+    "BudgetAlert": "dynamorm._features.cost",
+    "CostLine": "dynamorm._features.cost",
+    "Costs": "dynamorm._features.cost",
+    "PriceTable": "dynamorm._features.cost",
+    "UnitPrices": "dynamorm._features.cost",
+    "CostEstimate": "dynamorm._features.cost_estimate",
+    "estimate_cost": "dynamorm._features.cost_estimate",
 }
 
 
@@ -266,4 +293,19 @@ __all__ = [
     "stream_records",
     "tuning",
     "warm_up",
+    # --- audit trail and cost tracking (issue 12) ---
+    "Audit",
+    "AuditRecord",
+    "Budget",
+    "BudgetAlert",
+    "CostEstimate",
+    "CostLine",
+    "Costs",
+    "PriceTable",
+    "StreamAudit",
+    "UnitPrices",
+    "actor_context",
+    "audit_stream",
+    "current_actor",
+    "estimate_cost",
 ]

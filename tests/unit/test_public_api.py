@@ -128,6 +128,21 @@ EXPORTED = {
     "stream_records",
     "tuning",
     "warm_up",
+    # --- audit trail and cost tracking (issue 12) ---
+    "Audit",
+    "AuditRecord",
+    "Budget",
+    "BudgetAlert",
+    "CostEstimate",
+    "CostLine",
+    "Costs",
+    "PriceTable",
+    "StreamAudit",
+    "UnitPrices",
+    "actor_context",
+    "audit_stream",
+    "current_actor",
+    "estimate_cost",
 }
 
 

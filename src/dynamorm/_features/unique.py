@@ -243,7 +243,7 @@ class UniqueExtender:
                 "ReturnConsumedCapacity": "TOTAL",
             },
         )
-        db._account(response, "read")
+        db._account(response, "read", "GetItem")
         item: Item | None = response.get("Item")
         return item
 

@@ -137,7 +137,7 @@ def _fetch(
             response.get("LastEvaluatedKey") or None,
             count,
             response.get("ScannedCount", count),
-            db._account(response, "read"),
+            db._account(response, "read", plan.operation),
         )
     body = db.client.call_raw(plan.operation, payload)
     try:
@@ -153,7 +153,7 @@ def _fetch(
         page.last_evaluated_key or None,
         page.count,
         page.scanned_count,
-        db._account({"ConsumedCapacity": page.consumed_capacity}, "read"),
+        db._account({"ConsumedCapacity": page.consumed_capacity}, "read", plan.operation),
     )
 
 

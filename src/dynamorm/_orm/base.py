@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Self
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._orm.meta import ModelMeta
-from dynamorm._orm.results import Capacity
+from dynamorm._orm.results import Capacity, Usage
 from dynamorm._orm.writes import utc_now
 
 if TYPE_CHECKING:
+    from dynamorm._features.cost import Costs
     from dynamorm._io.client import Client
 
 
@@ -38,6 +39,7 @@ class DBBase:
         self._capacity = Capacity()
         self._capacity_lock = threading.Lock()
         self._parent: DBBase | None = None
+        self._usage = Usage()
 
     def table_name(self, logical: str) -> str:
         """The physical table name for a logical one (the prefix applied)."""
@@ -54,8 +56,10 @@ class DBBase:
         """The physical table of a model."""
         return self.table_name(meta.require_table())
 
-    def _account(self, response: dict[str, Any], kind: str) -> Capacity:
-        """Add a response's consumed capacity to the DB's running total and return it."""
+    def _account(self, response: dict[str, Any], kind: str, operation: str) -> Capacity:
+        """Add a response's consumed capacity to the DB's running total and to its usage by
+        table, operation and partner (what ``db.costs`` prices); return it."""
+        self._usage.record(response, operation, kind, self.region)
         capacity = Capacity.from_response(response, kind=kind)
         handle: DBBase | None = self
         while handle is not None:
@@ -71,6 +75,17 @@ class DBBase:
         view._capacity_lock = threading.Lock()
         view._parent = self
         return view
+
+    @property
+    def costs(self) -> Costs:
+        """Consumed capacity priced per table, operation and partner, with budgets
+        (shared by this DB's views; a ``MultiAccount`` partner's costs roll up to its base)."""
+        costs = self._usage.costs
+        if costs is None:
+            from dynamorm._features.cost import Costs
+
+            costs = self._usage.costs = Costs(self._usage, self.region)
+        return costs  # type: ignore[no-any-return]
 
     @property
     def consumed(self) -> Capacity:

@@ -274,7 +274,7 @@ def run_chunks(
 
         def call(payload: dict[str, Any]) -> dict[str, Any]:
             response = client.call(operation, payload)
-            consumed.append(db._account(response, kind))
+            consumed.append(db._account(response, kind, operation))
             return response
 
         outcome = drive(start(chunk), call, client.sleep)

@@ -19,6 +19,7 @@ from dynamorm._orm.keys import Key, M, describe, positional_key_error
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.writes import (
     WritePlan,
+    capacity_detail,
     extend_plan,
     plan_create,
     plan_delete,
@@ -115,7 +116,7 @@ class CrudMixin(DBBase):
             payload.update(build_expressions(projection=paths))
             wanted = {p.name for p in paths}
         response = self.client.call("GetItem", payload)
-        capacity = self._account(response, "read")
+        capacity = self._account(response, "read", "GetItem")
         item = response.get("Item")
         if item is None:
             raise NotFound(f"{describe(meta, target.item)} not found in table {table}")
@@ -203,7 +204,7 @@ class CrudMixin(DBBase):
             response = self.client.call(plan.operation, plan.request())
         except ConditionFailed as exc:
             raise plan.failure(exc.item, exc) from None
-        capacity = self._account(response, "write")
+        capacity = self._account(response, "write", plan.operation)
         plan.succeeded(response.get("Attributes"))
         _record(plan.target, capacity)
         return response, capacity
@@ -221,7 +222,7 @@ class CrudMixin(DBBase):
         payload = {
             "TransactItems": plan.entries(),
             "ClientRequestToken": str(uuid.uuid4()),
-            "ReturnConsumedCapacity": "TOTAL",
+            "ReturnConsumedCapacity": capacity_detail((plan.meta,)),
         }
         try:
             response = self.client.call("TransactWriteItems", payload)
@@ -231,7 +232,7 @@ class CrudMixin(DBBase):
                 if failure.error is not None:
                     raise failure.error from explained
             raise explained from None
-        capacity = self._account(response, "write")
+        capacity = self._account(response, "write", "TransactWriteItems")
         new_item = None
         if plan.kind == "update":
             read = self.client.call(
@@ -243,7 +244,7 @@ class CrudMixin(DBBase):
                     "ReturnConsumedCapacity": "TOTAL",
                 },
             )
-            capacity = capacity + self._account(read, "read")
+            capacity = capacity + self._account(read, "read", "GetItem")
             new_item = read.get("Item")
             response = {**response, "Attributes": new_item}
         plan.succeeded(new_item)

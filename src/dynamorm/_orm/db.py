@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Literal, Self
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._core.regions import check_region
@@ -21,9 +21,13 @@ from dynamorm._orm.query import QueryMixin
 from dynamorm._orm.transaction import TransactionMixin
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from dynamorm._features.audit import AuditRecord
     from dynamorm._io.deadline import LambdaContextLike
     from dynamorm._io.events import Hook
     from dynamorm._orm.model import Model
+    from dynamorm._orm.query import Query
     from dynamorm._orm.tables import Billing, StreamView, TableReport
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]*$")
@@ -76,6 +80,9 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     derive from the function's memory (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``), elsewhere they
     are DynamoDB's 1 MB pages and 1.
     """
+
+    _actor: tuple[str, str | None] | None = None
+    """The actor of audited writes, on a ``with_actor`` view."""
 
     def __init__(
         self,
@@ -201,6 +208,68 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         view = self._view()
         view.client = self.client.with_deadline(context_or_seconds, buffer=buffer)
         return view
+
+    # --- audit trail (the work lives in dynamorm._features.audit*, imported on first use) -------
+
+    def with_actor(self, actor: str, *, request_id: str | None = None) -> Self:
+        """A view of this DB whose audited writes name ``actor`` (and ``request_id``). It
+        shares connections and costs; ``with_deadline`` views of it keep the actor."""
+        from dynamorm._features.audit import check_actor
+
+        view = self._view()
+        view._actor = check_actor(actor, request_id)
+        return view
+
+    def audit_history(
+        self,
+        target: Any,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        record: type[AuditRecord] | None = None,
+    ) -> Query[AuditRecord]:
+        """The audit records of one item (an instance or ``dynamorm.key(...)``), newest
+        first: iterate it, or ``.page(limit=..., cursor=...)`` for cursors. ``record`` names
+        the audit table's model when it is not the item model's (stream-based audit)."""
+        from dynamorm._features.audit_query import history
+
+        return history(self, target, since=since, until=until, record=record)
+
+    def audit_by_actor(
+        self,
+        actor: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        record: type[AuditRecord] | None = None,
+    ) -> Query[AuditRecord]:
+        """The records of one actor (index ``by-actor``), newest first."""
+        from dynamorm._features.audit_query import by_actor
+
+        return by_actor(self, actor, since=since, until=until, record=record)
+
+    def audit_between(
+        self, since: datetime, until: datetime, *, record: type[AuditRecord] | None = None
+    ) -> Iterator[AuditRecord]:
+        """Every record from ``since`` to ``until`` (index ``by-time``), oldest first."""
+        from dynamorm._features.audit_query import between
+
+        return between(self, since, until, record=record)
+
+    def audit_export(
+        self,
+        out: IO[str],
+        since: datetime,
+        until: datetime,
+        *,
+        format: Literal["jsonl", "csv"] = "jsonl",
+        record: type[AuditRecord] | None = None,
+    ) -> int:
+        """Stream the records from ``since`` to ``until`` to ``out`` as JSON Lines or CSV;
+        return the count."""
+        from dynamorm._features.audit_query import export
+
+        return export(self, out, since, until, format=format, record=record)
 
     def close(self) -> None:
         """Close idle connections. The DB stays usable; connections reopen on demand."""

@@ -27,6 +27,7 @@ from dynamorm._core.expressions import Path
 from dynamorm._core.fieldcodec import Converter, TypeCodec
 
 if TYPE_CHECKING:
+    from dynamorm._features.audit import Audit
     from dynamorm._features.unique import UniqueConstraint
     from dynamorm._orm.model import Model
     from dynamorm._orm.writes import PlanExtender
@@ -350,6 +351,8 @@ class ModelMeta:
         self.unique: tuple[UniqueConstraint, ...] = ()
         self.extenders: list[PlanExtender] = []
         self.fast: Any = None
+        self.audit: Audit | None = None
+        """The model's audit options (``audit=...`` on the class), or None."""
         self._decode: Callable[[Mapping[str, AV]], Any]
         self._encode: Callable[[Any, int], Item]
 

@@ -151,8 +151,9 @@ class Model:
     """Base class of typed DynamoDB items.
 
     Subclass it with ``table="logical-name"`` (the DB adds its prefix) and optionally
-    ``naming="camel"`` to store ``payment_id`` as ``paymentId``, and ``unique=[("merchant_id",
-    "reference")]`` for composite unique constraints (see ``field(unique=True)``).
+    ``naming="camel"`` to store ``payment_id`` as ``paymentId``, ``unique=[("merchant_id",
+    "reference")]`` for composite unique constraints (see ``field(unique=True)``) and
+    ``audit=True`` (or an ``Audit(...)``) to record every write in an audit table.
     Constructors are keyword-only.
     A model without ``table=`` is a document type usable as a nested field (stored as M).
     """
@@ -168,10 +169,18 @@ class Model:
         table: str | None = None,
         naming: Naming | None = None,
         unique: Sequence[str | Sequence[str]] | None = None,
+        audit: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
-        compile_model(cls, table, naming, unique)
+        meta = compile_model(cls, table, naming, unique)
+        if audit is None:  # inherited, like the table
+            parents = (b.__dict__.get("__meta__") for b in cls.__mro__[1:])
+            audit = next((p.audit for p in parents if isinstance(p, ModelMeta)), None)
+        if audit is not None and audit is not False:
+            from dynamorm._features.audit import enable_audit
+
+            enable_audit(meta, audit)
 
     def to_item(self) -> dict[str, dict[str, Any]]:
         """This instance as a DynamoDB item (AttributeValue map), validated."""

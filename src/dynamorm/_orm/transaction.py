@@ -19,6 +19,7 @@ from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.writes import (
     WritePlan,
+    capacity_detail,
     extend_plan,
     plan_check,
     plan_create,
@@ -234,7 +235,7 @@ class Transaction:
         payload = {
             "TransactItems": [entry for plan in plans for entry in plan.entries()],
             "ClientRequestToken": self.token,
-            "ReturnConsumedCapacity": "TOTAL",
+            "ReturnConsumedCapacity": capacity_detail([plan.meta for plan in plans]),
         }
         try:
             response = self._db.client.call("TransactWriteItems", payload)
@@ -242,7 +243,7 @@ class Transaction:
             self._state = "canceled"
             raise explain_canceled(exc, plans) from None
         self._state = "committed"
-        self.consumed = self._db._account(response, "write")
+        self.consumed = self._db._account(response, "write", "TransactWriteItems")
         for plan in plans:
             plan.succeeded()
 
@@ -325,7 +326,7 @@ class TransactionMixin(DBBase):
         response = self.client.call(
             "TransactGetItems", {"TransactItems": entries, "ReturnConsumedCapacity": "TOTAL"}
         )
-        capacity = self._account(response, "read")
+        capacity = self._account(response, "read", "TransactGetItems")
         out: list[Any] = []
         for (meta, _), result in zip(keys, response.get("Responses", []), strict=True):
             item = result.get("Item")

@@ -215,7 +215,7 @@ class WritePlan:
     def request(self) -> dict[str, Any]:
         """The payload of the single call (capacity, ALL_NEW and ALL_OLD on failure asked for)."""
         payload = dict(self.body)
-        payload["ReturnConsumedCapacity"] = "TOTAL"
+        payload["ReturnConsumedCapacity"] = capacity_detail((self.meta,))
         if self.operation == "UpdateItem":
             payload["ReturnValues"] = "ALL_NEW"
         if "ConditionExpression" in payload:
@@ -294,6 +294,13 @@ class WritePlan:
         for name in self.unknown:
             obj.__dict__.pop(name, None)
         meta.mark_saved(obj, self.item)
+
+
+def capacity_detail(metas: Sequence[ModelMeta]) -> str:
+    """``INDEXES`` when a written model has secondary indexes or is audited (the audit table
+    has two), so index writes are reported per index and ``db.costs`` can show them; else
+    ``TOTAL``."""
+    return "INDEXES" if any(meta.indexes or meta.audit for meta in metas) else "TOTAL"
 
 
 def resolve(target: Any) -> tuple[ModelMeta, Any, Item]:

@@ -456,7 +456,7 @@ class MultiAccount:
             clock=self._clock,
             label=self._label(partner_id),
         )
-        return PartnerDB(
+        db = PartnerDB(
             partner_id,
             label=self._label(partner_id),
             region=region,
@@ -467,6 +467,9 @@ class MultiAccount:
             timeout=(client.connect_timeout, client.read_timeout),
             transport=client.transport,
         )
+        db._usage.partner = partner_id  # its costs roll up to the base DB, under its id
+        db._usage.parent = base._usage
+        return db
 
     def __repr__(self) -> str:
         with self._lock:

@@ -12,11 +12,14 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from dynamorm._core.errors import ConfigurationError, Throttled
 from dynamorm._io.events import RequestEvent
 from dynamorm._runtime.context import current_partner, mask_partner_id
+
+if TYPE_CHECKING:
+    from dynamorm._features.cost import PriceTable
 
 _EventT = TypeVar("_EventT")
 _ContextT = TypeVar("_ContextT")
@@ -27,14 +30,23 @@ MAX_VALUES = 100
 
 _RESERVED = frozenset(
     {"_aws", "Operation", "Table", "Partner", "Requests", "Errors", "Throttles", "Retries"}
-    | {"Latency", "ConsumedCapacity", "RequestId"}
+    | {"Latency", "ConsumedCapacity", "EstimatedCost", "RequestId"}
 )
 
 
 class _Series:
     """What was recorded for one (operation, table, partner) since the last flush."""
 
-    __slots__ = ("capacity", "errors", "first", "latency", "requests", "retries", "throttles")
+    __slots__ = (
+        "capacity",
+        "cost",
+        "errors",
+        "first",
+        "latency",
+        "requests",
+        "retries",
+        "throttles",
+    )
 
     def __init__(self, first: float) -> None:
         self.first = first
@@ -44,6 +56,7 @@ class _Series:
         self.retries = 0
         self.latency: list[float] = []
         self.capacity: float | None = None
+        self.cost: float | None = None
 
 
 class EMFMetrics:
@@ -52,9 +65,11 @@ class EMFMetrics:
     Per ``Operation`` and ``Table`` (plus ``Partner`` inside a ``partner_context``, masked unless
     ``mask_partner=False``) it records ``Requests``, ``Errors``, ``Throttles``, ``Retries``
     (Count), ``Latency`` (Milliseconds, every value) and ``ConsumedCapacity`` (when requests ask
-    for ``ReturnConsumedCapacity``). :meth:`flush` writes one JSON line per series to ``out``
-    (default: ``sys.stdout``); call it when an invocation ends, or decorate the handler with
-    :meth:`flush_after`. ``properties`` are extra string or number members on every line.
+    for ``ReturnConsumedCapacity``) and, given ``prices`` (a :class:`PriceTable`),
+    ``EstimatedCost`` (USD: that capacity priced for the request's region and table).
+    :meth:`flush` writes one JSON line per series to ``out`` (default: ``sys.stdout``); call it
+    when an invocation ends, or decorate the handler with :meth:`flush_after`. ``properties``
+    are extra string or number members on every line.
     """
 
     def __init__(
@@ -64,6 +79,7 @@ class EMFMetrics:
         out: IO[str] | None = None,
         mask_partner: bool = True,
         properties: Mapping[str, str | int | float] | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         if not isinstance(namespace, str) or not 1 <= len(namespace) <= 255:
             raise ConfigurationError(
@@ -80,6 +96,7 @@ class EMFMetrics:
         self.out = out
         self.mask_partner = mask_partner
         self.properties = extra
+        self.prices = prices
         self._series: dict[tuple[str, str, str | None], _Series] = {}
         self._lock = threading.Lock()
 
@@ -89,6 +106,7 @@ class EMFMetrics:
         if partner is not None and self.mask_partner:
             partner = mask_partner_id(partner)
         key = (event.operation, event.table or "-", partner)
+        cost = self._cost(event)
         full: tuple[tuple[str, str, str | None], _Series] | None = None
         with self._lock:
             series = self._series.get(key)
@@ -105,6 +123,8 @@ class EMFMetrics:
             series.latency.append(round(event.duration * 1000.0, 3))
             if event.consumed_capacity is not None:
                 series.capacity = (series.capacity or 0.0) + event.consumed_capacity
+            if cost is not None:
+                series.cost = (series.cost or 0.0) + cost
             if len(series.latency) >= MAX_VALUES:
                 full = (key, self._series.pop(key))
         if full is not None:
@@ -172,9 +192,30 @@ class EMFMetrics:
         if series.capacity is not None:
             metrics.append({"Name": "ConsumedCapacity", "Unit": "None"})
             doc["ConsumedCapacity"] = series.capacity
+        if series.cost is not None:
+            metrics.append({"Name": "EstimatedCost", "Unit": "None"})
+            doc["EstimatedCost"] = series.cost
         if request_id:
             doc["RequestId"] = str(request_id)
         return json.dumps(doc, separators=(",", ":"))
+
+    def _cost(self, event: RequestEvent) -> float | None:
+        """The request's consumed capacity priced (USD), when prices were given."""
+        if self.prices is None or event.consumed_capacity is None or event.table is None:
+            return None
+        from dynamorm._features.cost import kind_of
+
+        kind = kind_of(event.operation)
+        if kind is None:
+            return None
+        try:
+            price = self.prices.unit_price(event.region, event.table, kind)
+        except ConfigurationError as exc:  # logged, and the other metrics still recorded
+            import logging
+
+            logging.getLogger("dynamorm.cost").error("EMF EstimatedCost not recorded: %s", exc)
+            return None
+        return event.consumed_capacity * price
 
     def _write(self, lines: list[str]) -> None:
         if not lines:
