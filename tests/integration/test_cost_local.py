@@ -123,3 +123,23 @@ def test_partner_costs_roll_up_to_the_base_db_under_their_ids(accounts: MultiAcc
     assert by_partner["globex"] > by_partner["acme"] / 2  # a bigger item costs more
     assert base.costs.total == pytest.approx(sum(by_partner.values()))
     assert set(acme.costs.by_partner()) == {"acme"}
+
+
+def test_idempotency_records_are_priced_in_their_table(db: DB) -> None:
+    from dynamorm import IdempotencyRecord, idempotent
+
+    db.ensure_tables(IdempotencyRecord)
+    db.costs.reset()
+    runs: list[str] = []
+
+    @idempotent(db, key="order_id")
+    def charge(event: dict[str, str]) -> str:
+        runs.append(event["order_id"])
+        return "charged"
+
+    assert charge({"order_id": "o1"}) == charge({"order_id": "o1"}) == "charged"
+    assert runs == ["o1"]
+    table = db.table_name("idempotency")
+    lines = [line for line in db.costs.lines() if line.table == table]
+    assert [(line.operation, line.requests) for line in lines] == [("PutItem", 2)]
+    assert db.costs.by_table()[table] > 0

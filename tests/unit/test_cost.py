@@ -230,9 +230,11 @@ def test_emf_reports_the_estimated_cost_of_each_series() -> None:
     emf = EMFMetrics(out=out, prices=PriceTable.default())
     for operation, units in (("PutItem", 2.0), ("PutItem", 1.0), ("Query", 4.0)):
         event = RequestEvent(operation, "orders", "us-east-1")
-        event.consumed_capacity = units
+        event.attempts, event.consumed_capacity = 1, units
         emf(event)
-    emf(RequestEvent("DescribeTable", "orders", "us-east-1"))
+    control = RequestEvent("DescribeTable", "orders", "us-east-1")
+    control.attempts = 1
+    emf(control)
     emf.flush()
     docs = {}
     for line in out.getvalue().splitlines():
@@ -252,7 +254,7 @@ def test_emf_without_prices_for_the_region_logs_and_keeps_the_other_metrics(
     out = io.StringIO()
     emf = EMFMetrics(out=out, prices=PriceTable.default())
     event = RequestEvent("PutItem", "orders", "eu-west-1")
-    event.consumed_capacity = 1.0
+    event.attempts, event.consumed_capacity = 1, 1.0
     with caplog.at_level(logging.ERROR, "dynamorm.cost"):
         emf(event)
     emf.flush()

@@ -313,10 +313,11 @@ class _Guard:
             "TableName": self.db._table(_META),
             "Item": _META.to_item(record),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ReturnConsumedCapacity": "TOTAL",
             **build_expressions(condition=live),
         }
         try:
-            self.db.client.call("PutItem", payload)
+            response = self.db.client.call("PutItem", payload)
         except ConditionFailed as exc:
             if exc.item is None:  # the condition fails only on a stored record
                 raise ProtocolError(
@@ -324,6 +325,7 @@ class _Guard:
                 ) from exc
             stored: IdempotencyRecord = _META.from_item(exc.item)
             return stored
+        self.db._account(response, "write", "PutItem")  # priced in db.costs
         return None
 
     def _complete(self, token: str, item: dict[str, Any]) -> bool:
@@ -331,10 +333,11 @@ class _Guard:
         payload = {
             "TableName": self.db._table(_META),
             "Item": item,
+            "ReturnConsumedCapacity": "TOTAL",
             **build_expressions(condition=Path[Any]("lock") == token),
         }
         try:
-            self.db.client.call("PutItem", payload)
+            response = self.db.client.call("PutItem", payload)
         except ConditionFailed:
             import logging
 
@@ -344,20 +347,24 @@ class _Guard:
                 self.name,
             )
             return False
+        self.db._account(response, "write", "PutItem")
         return True
 
     def _release(self, record_id: str, token: str, cause: BaseException) -> None:
         payload = {
             "TableName": self.db._table(_META),
             "Key": {"id": {"S": record_id}},
+            "ReturnConsumedCapacity": "TOTAL",
             **build_expressions(condition=Path[Any]("lock") == token),
         }
         try:
-            self.db.client.call("DeleteItem", payload)
+            response = self.db.client.call("DeleteItem", payload)
         except ConditionFailed:
             return  # no longer ours (lock expired and taken over) or already released
         except Exception as exc:
             cause.add_note(f"dynamorm: releasing the idempotency record failed too: {exc!r}")
+            return
+        self.db._account(response, "write", "DeleteItem")
 
     # --- the local cache ----------------------------------------------------------------------
 
