@@ -103,9 +103,9 @@ class Audit:
         if isinstance(exclude, str):
             exclude = (exclude,)
         self.record: type[AuditRecord] = record or AuditRecord
-        self.exclude = frozenset(exclude)
-        self.retention = retention
-        self.require_actor = require_actor
+        self.exclude: frozenset[str] = frozenset(exclude)
+        self.retention: timedelta | None = retention
+        self.require_actor: bool = require_actor
 
     def __repr__(self) -> str:
         return (

@@ -40,8 +40,8 @@ class StreamAudit:
     __slots__ = ("duplicates", "written")
 
     def __init__(self) -> None:
-        self.written = 0
-        self.duplicates = 0
+        self.written: int = 0
+        self.duplicates: int = 0
 
     def __repr__(self) -> str:
         return f"StreamAudit(written={self.written}, duplicates={self.duplicates})"

@@ -58,10 +58,10 @@ class UnitPrices:
         ):
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigurationError(f"{name} must be a price >= 0 in USD, got {value!r}")
-        self.read_request = float(read_request)
-        self.write_request = float(write_request)
-        self.rcu_hour = float(rcu_hour)
-        self.wcu_hour = float(wcu_hour)
+        self.read_request: float = float(read_request)
+        self.write_request: float = float(write_request)
+        self.rcu_hour: float = float(rcu_hour)
+        self.wcu_hour: float = float(wcu_hour)
 
     def per_unit(self, kind: Kind, mode: Mode) -> float:
         """USD for one read or write unit on an on-demand or provisioned table."""
@@ -116,8 +116,8 @@ class PriceTable:
         for mode, table_class in (tables or {}).values():
             _check_billing(mode, table_class)
         _check_billing(default_mode, default_class)
-        self._prices = dict(prices)
-        self._tables = dict(tables or {})
+        self._prices: dict[tuple[str, TableClass], UnitPrices] = dict(prices)
+        self._tables: dict[str, tuple[Mode, TableClass]] = dict(tables or {})
         self.default_mode: Mode = default_mode
         self.default_class: TableClass = default_class
 
@@ -235,11 +235,14 @@ class CostLine:
         requests: int,
         usd: float,
     ) -> None:
-        self.table, self.operation, self.partner, self.region = key
-        self.read_units = read_units
-        self.write_units = write_units
-        self.requests = requests
-        self.usd = usd
+        self.table: str = key[0]
+        self.operation: str = key[1]
+        self.partner: str | None = key[2]
+        self.region: str = key[3]
+        self.read_units: float = read_units
+        self.write_units: float = write_units
+        self.requests: int = requests
+        self.usd: float = usd
 
     def __repr__(self) -> str:
         return (
@@ -264,11 +267,11 @@ class BudgetAlert:
         partner: str | None,
         window: float | None,
     ) -> None:
-        self.scope = scope
-        self.limit = limit
-        self.spent = spent
-        self.partner = partner
-        self.window = window
+        self.scope: Literal["invocation", "window"] = scope
+        self.limit: float = limit
+        self.spent: float = spent
+        self.partner: str | None = partner
+        self.window: float | None = window
 
     def __repr__(self) -> str:
         return (
@@ -288,10 +291,10 @@ class Budget:
         partner: str | None,
         window: float | None,
     ) -> None:
-        self.limit = limit
-        self.callback = callback
-        self.partner = partner
-        self.window = window
+        self.limit: float = limit
+        self.callback: Callable[[BudgetAlert], object] | None = callback
+        self.partner: str | None = partner
+        self.window: float | None = window
         self._events: list[tuple[float, float]] = []
         self._spent = 0.0
         self._armed = True
@@ -329,7 +332,7 @@ class Invocation:
     __slots__ = ("_alerted", "by_partner", "spent")
 
     def __init__(self) -> None:
-        self.spent = 0.0
+        self.spent: float = 0.0
         self.by_partner: dict[str | None, float] = {}
         """USD per partner id (None: the DB's own account)."""
         self._alerted: set[int] = set()
@@ -348,8 +351,8 @@ class Costs:
 
     def __init__(self, usage: Usage, region: str) -> None:
         self._usage = usage
-        self.region = region
-        self.prices = PriceTable.default()
+        self.region: str = region
+        self.prices: PriceTable = PriceTable.default()
         self._budgets: list[Budget] = []
         self._invocation: Invocation | None = None
         self._clock: Callable[[], float] = time.monotonic

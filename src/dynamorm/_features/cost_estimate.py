@@ -45,10 +45,10 @@ class EstimateLine:
     __slots__ = ("name", "read_units", "usd", "write_units")
 
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.read_units = 0.0
-        self.write_units = 0.0
-        self.usd = 0.0
+        self.name: str = name
+        self.read_units: float = 0.0
+        self.write_units: float = 0.0
+        self.usd: float = 0.0
 
     def __repr__(self) -> str:
         return (
@@ -61,9 +61,9 @@ class CostEstimate:
     """The estimated cost of ``count`` operations: ``lines`` by feature, ``total`` USD."""
 
     def __init__(self, model: str, count: int, mix: dict[str, float]) -> None:
-        self.model = model
-        self.count = count
-        self.mix = mix
+        self.model: str = model
+        self.count: int = count
+        self.mix: dict[str, float] = mix
         self.lines: dict[str, EstimateLine] = {}
 
     @property

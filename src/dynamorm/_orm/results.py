@@ -101,8 +101,8 @@ class Usage:
     __slots__ = ("_lock", "costs", "indexes", "lines", "listeners", "parent", "partner")
 
     def __init__(self, partner: str | None = None, parent: Usage | None = None) -> None:
-        self.partner = partner
-        self.parent = parent
+        self.partner: str | None = partner
+        self.parent: Usage | None = parent
         self.lines: dict[UsageKey, list[float]] = {}
         """``[read units, write units, requests]`` per key."""
         self.indexes: dict[tuple[str, str], float] = {}
