@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from dynamorm._core.compat import PYNAMODB_DATETIME
 from dynamorm._core.errors import (
     AccessDenied,
     AlreadyExists,
@@ -236,6 +237,7 @@ __all__ = [
     "MultipleResults",
     "NotFound",
     "OTelHook",
+    "PYNAMODB_DATETIME",
     "Page",
     "PartnerAccount",
     "PartnerDB",

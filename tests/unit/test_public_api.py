@@ -71,6 +71,7 @@ EXPORTED = {
     "MultipleResults",
     "NotFound",
     "OTelHook",
+    "PYNAMODB_DATETIME",
     "Page",
     "PartnerAccount",
     "PartnerDB",

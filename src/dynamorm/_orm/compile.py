@@ -238,7 +238,10 @@ def _check_role_type(meta: ModelMeta, info: FieldInfo) -> None:
     kind = info.codec.kind
     if info.role == "version" and (kind != "int" or info.codec.optional):
         raise _fail(meta, "a version field must be int", info.name)
-    if info.role in ("created_at", "updated_at") and kind != "datetime":
+    stamps_datetime = kind == "datetime" or (
+        kind == "custom" and getattr(info.codec.target, "python_type", None) is datetime
+    )
+    if info.role in ("created_at", "updated_at") and not stamps_datetime:
         raise _fail(meta, f"a {info.role} field must be datetime", info.name)
     if info.role is not None and info.key is not None:
         raise _fail(meta, f"a key field cannot have the {info.role} role", info.name)
