@@ -57,11 +57,19 @@ def field(
 ) -> Any: ...
 @overload
 def field(
-    *, created_at: Literal[True], name: str | None = None, init: Literal[False] = ...
+    *,
+    created_at: Literal[True],
+    name: str | None = None,
+    converter: Converter | None = None,
+    init: Literal[False] = ...,
 ) -> Any: ...
 @overload
 def field(
-    *, updated_at: Literal[True], name: str | None = None, init: Literal[False] = ...
+    *,
+    updated_at: Literal[True],
+    name: str | None = None,
+    converter: Converter | None = None,
+    init: Literal[False] = ...,
 ) -> Any: ...
 @overload
 def field(
