@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,6 +110,10 @@ def test_stop_kills_the_whole_process_group(fake_engine: Fake, tmp_path: Path) -
         pids = pids_of(tmp_path)
         assert len(pids) == 2
         assert not any(gone(pid) for pid in pids)
+    # The group got SIGTERM; the grandchild (not our child) may take a moment to act on it.
+    deadline = time.monotonic() + 5.0
+    while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert all(gone(pid) for pid in pids)
 
 
