@@ -117,8 +117,21 @@ def docs_env(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     _drop_all_tables(docs_dynamodb)
     reset_lambda_db()
+    xray_enabled = _xray_sdk_enabled()
     yield
     reset_lambda_db()
+    if xray_enabled is not None:  # Powertools' Tracer turns the X-Ray SDK off process-wide
+        from aws_xray_sdk import global_sdk_config
+
+        global_sdk_config.set_sdk_enabled(xray_enabled)
+
+
+def _xray_sdk_enabled() -> bool | None:
+    try:
+        from aws_xray_sdk import global_sdk_config
+    except ImportError:
+        return None
+    return bool(global_sdk_config.sdk_enabled())
 
 
 def _name(path: Path) -> str:
