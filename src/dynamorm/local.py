@@ -2,12 +2,14 @@
 
     from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 
-    with LocalDynamoDB() as local:  # engine: $DYNAMORM_LOCAL_ENGINE, DynamoDB Local, or moto
+    with LocalDynamoDB() as local:  # the engine: see dynamorm._local_engines.resolve
+        print(local.describe())      # which engine, where, and why it was chosen
         db = DB(region=local.region, endpoint_url=local.endpoint, credentials=LOCAL_CREDENTIALS)
 
 The server runs as a child process in its own process group, on a free port, with its output in
 a temporary file. It is stopped by ``stop()``, by leaving the ``with`` block (even on an error),
-when the object is garbage collected, and at interpreter exit.
+when the object is garbage collected, and at interpreter exit. With an endpoint that is already
+running (``endpoint=`` or ``$DYNAMORM_LOCAL_ENDPOINT``) nothing is started or stopped.
 """
 
 from __future__ import annotations
@@ -20,18 +22,25 @@ import subprocess
 import tempfile
 import time
 import weakref
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from dynamorm._core.errors import DynamORMError, LocalEngineFailed, LocalEngineUnavailable
+from dynamorm._core.errors import (
+    ConfigurationError,
+    DynamORMError,
+    LocalEngineFailed,
+    LocalEngineUnavailable,
+)
 from dynamorm._local_engines import (
     ENGINES,
     LOCAL_CREDENTIALS,
     REGION,
-    check_engine,
+    Resolution,
     default_engine,
     launch,
     local_client,
+    resolve,
 )
 
 __all__ = [
@@ -40,8 +49,10 @@ __all__ = [
     "LocalDynamoDB",
     "LocalEngineFailed",
     "LocalEngineUnavailable",
+    "Resolution",
     "default_engine",
     "local_dynamodb",
+    "resolve",
 ]
 
 _STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
@@ -58,14 +69,37 @@ class _PortTaken(Exception):
 
 
 class LocalDynamoDB:
-    """A local DynamoDB-compatible server ("dynamodb-local" or "moto") on 127.0.0.1."""
+    """A local DynamoDB-compatible server on 127.0.0.1 ("dynamodb-local" or "moto"), or one
+    already running elsewhere ("endpoint").
+
+    ``engine`` and ``endpoint`` are resolved by :func:`resolve` (an engine that cannot run here
+    raises :class:`LocalEngineUnavailable` at once). ``db_path`` (DynamoDB Local only) keeps the
+    tables in that folder across restarts instead of in memory.
+    """
 
     region = REGION
 
     def __init__(
-        self, engine: str | None = None, *, port: int | None = None, startup_timeout: float = 30.0
+        self,
+        engine: str | None = None,
+        *,
+        endpoint: str | None = None,
+        port: int | None = None,
+        startup_timeout: float = 30.0,
+        db_path: str | os.PathLike[str] | None = None,
+        resolution: Resolution | None = None,
     ) -> None:
-        self.engine: str = default_engine() if engine is None else check_engine(engine)
+        self.resolution = resolution if resolution is not None else resolve(engine, endpoint)
+        self.engine: str = self.resolution.engine
+        external = self.engine == "endpoint"
+        if external and (port is not None or db_path is not None):
+            raise ConfigurationError(
+                "port and db_path configure a server dynamorm starts; an endpoint that is "
+                "already running takes neither"
+            )
+        if db_path is not None and self.engine == "moto":
+            raise ConfigurationError("the 'moto' engine keeps data in memory only: no db_path")
+        self.db_path = Path(db_path).expanduser().resolve() if db_path is not None else None
         self.port = port
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -76,6 +110,10 @@ class LocalDynamoDB:
     def __repr__(self) -> str:
         state = self._endpoint or "stopped"
         return f"<LocalDynamoDB engine={self.engine!r} {state}>"
+
+    def describe(self) -> str:
+        """Which engine this is, where it comes from and why it was chosen (one line)."""
+        return self.resolution.describe()
 
     @property
     def endpoint(self) -> str:
@@ -91,13 +129,19 @@ class LocalDynamoDB:
 
     @property
     def running(self) -> bool:
-        """True while the server process is alive."""
+        """True while the server process is alive (or, for an endpoint, once it answered)."""
+        if self.engine == "endpoint":
+            return bool(self._endpoint)
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> str:
         """Start the server (no-op if running), wait until it answers, return the endpoint URL."""
-        if self._process is not None:
+        if self._process is not None or self._endpoint:
             return self.endpoint
+        if self.resolution.endpoint is not None:
+            return self._attach(self.resolution.endpoint)
+        if self.db_path is not None:
+            self.db_path.mkdir(parents=True, exist_ok=True)
         if self.port is not None and not _port_is_free(self.port):
             raise LocalEngineFailed(f"port {self.port} on 127.0.0.1 is already in use")
         retries = 0 if self.port is not None else _PORT_ATTEMPTS - 1
@@ -137,8 +181,20 @@ class LocalDynamoDB:
     ) -> None:
         self.stop()
 
+    def _attach(self, endpoint: str) -> str:
+        deadline = time.monotonic() + self.startup_timeout
+        while not _answers(endpoint, timeout=min(2.0, self.startup_timeout)):
+            if time.monotonic() >= deadline:
+                raise LocalEngineFailed(
+                    f"nothing answers DynamoDB requests at {endpoint} ({self.resolution.reason}) "
+                    f"within {self.startup_timeout:g}s"
+                )
+            time.sleep(0.2)
+        self._endpoint = endpoint
+        return endpoint
+
     def _start_on(self, port: int) -> str:
-        command = launch(self.engine, port)
+        command = launch(self.engine, port, db_path=self.db_path)
         fd, log_path = tempfile.mkstemp(prefix=f"dynamorm-{self.engine}-", suffix=".log")
         try:
             with os.fdopen(fd, "ab") as log:

@@ -3,44 +3,92 @@
 * ``dynamodb_local`` (session): a running :class:`dynamorm.local.LocalDynamoDB`, started lazily.
 * ``table_prefix``: a unique ``t<hex8>_`` prefix per test; its tables are deleted afterwards.
 * ``db``: a :class:`dynamorm.DB` on that server using the test's ``table_prefix``.
+* ``lambda_function``: loads a Lambda handler module wired to that server and prefix
+  (:class:`dynamorm.testing.LambdaFunction`).
 
-Choose the engine with ``--dynamorm-engine`` or ``$DYNAMORM_TEST_ENGINE`` (default: see
-:func:`dynamorm.local.default_engine`). Importing this module starts nothing.
+The engine, in this order (the session header line says which one and why): an explicit engine
+(``--dynamorm-engine``, ``$DYNAMORM_TEST_ENGINE``, ``$DYNAMORM_LOCAL_ENGINE``); an endpoint
+already running (``--dynamorm-endpoint``, ``$DYNAMORM_LOCAL_ENDPOINT``); DynamoDB Local if
+installed; moto. A requested engine that cannot run fails the tests that use it; it is never
+replaced by another. Importing this module starts nothing.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from dynamorm import DB
+    from dynamorm._local_engines import Resolution
     from dynamorm.local import LocalDynamoDB
+    from dynamorm.testing import LambdaFunction
 
 ENV_TEST_ENGINE = "DYNAMORM_TEST_ENGINE"
+_USED = pytest.StashKey[str]()
+
+
+# --- options and the header line --------------------------------------------------------------
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--dynamorm-engine``."""
-    from dynamorm._local_engines import ENGINES
+    """Register ``--dynamorm-engine`` and ``--dynamorm-endpoint``."""
+    from dynamorm._local_engines import ENGINES, ENV_ENDPOINT
 
-    parser.getgroup("dynamorm").addoption(
+    group = parser.getgroup("dynamorm")
+    group.addoption(
         "--dynamorm-engine",
         choices=ENGINES,
         default=None,
         help=f"local DynamoDB engine for the dynamodb_local fixture (or ${ENV_TEST_ENGINE})",
     )
+    group.addoption(
+        "--dynamorm-endpoint",
+        default=None,
+        metavar="URL",
+        help=f"use a DynamoDB-compatible server already running there (or ${ENV_ENDPOINT})",
+    )
+
+
+def _resolve(config: pytest.Config) -> Resolution:
+    from dynamorm._local_engines import ENV_ENGINE, resolve
+
+    return resolve(
+        config.getoption("dynamorm_engine"),
+        config.getoption("dynamorm_endpoint"),
+        engine_source="--dynamorm-engine",
+        endpoint_source="--dynamorm-endpoint",
+        engine_variables=(ENV_TEST_ENGINE, ENV_ENGINE),
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """``dynamorm engine: ...``: which engine the fixtures use, and why (nothing is started)."""
+    from dynamorm._core.errors import DynamORMError
+
+    try:
+        return f"dynamorm engine: {_resolve(config).describe()}"
+    except DynamORMError as exc:
+        return f"dynamorm engine: unavailable: {exc}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Repeat the engine at the end when the fixtures used one (``-q`` hides the header)."""
+    used = config.stash.get(_USED, None)
+    if used is not None:
+        terminalreporter.write_line(f"dynamorm engine used: {used}")
+
+
+# --- the engine, prefixes and DB handles ------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def dynamodb_local(request: pytest.FixtureRequest) -> Iterator[LocalDynamoDB]:
     """A local DynamoDB server shared by the whole test session."""
-    engine = request.config.getoption("dynamorm_engine") or os.environ.get(ENV_TEST_ENGINE)
-    with _start(engine or None) as server:
+    with _start(request.config) as server:
         yield server
 
 
@@ -60,13 +108,13 @@ def db(dynamodb_local: LocalDynamoDB, table_prefix: str) -> Iterator[DB]:
         yield handle
 
 
-def _start(engine: str | None) -> LocalDynamoDB:
+def _start(config: pytest.Config) -> LocalDynamoDB:
     from dynamorm._core.errors import ConfigurationError, LocalEngineFailed
     from dynamorm.local import LocalDynamoDB
 
     try:
-        server = LocalDynamoDB(engine)
-        server.start()
+        server = LocalDynamoDB(resolution=_resolve(config))
+        config.stash[_USED] = f"{server.describe()} at {server.start()}"
         return server
     except (ConfigurationError, LocalEngineFailed) as exc:
         problem = f"dynamodb_local: {exc}"
@@ -101,3 +149,34 @@ def _drop_tables(handle: DB, prefix: str) -> None:
             handle.client.call("DeleteTable", {"TableName": name})
         except TableNotFound:
             continue
+
+
+# --- Lambda handlers ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lambda_function(
+    dynamodb_local: LocalDynamoDB, table_prefix: str
+) -> Iterator[Callable[..., LambdaFunction]]:
+    """``lambda_function(module_or_path, **options)``: a loaded :class:`LambdaFunction` whose
+    environment points at this test's engine and ``table_prefix`` (as ``TABLE_PREFIX``), with
+    the tables of the module's models created. Everything is undone after the test."""
+    from dynamorm.testing import LambdaFunction
+
+    loaded: list[LambdaFunction] = []
+
+    def load(module: Any, **options: Any) -> LambdaFunction:
+        environment = {
+            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local.endpoint,
+            "AWS_REGION": dynamodb_local.region,
+            "TABLE_PREFIX": table_prefix,
+            **options.pop("environment", {}),
+        }
+        function = LambdaFunction(module, environment=environment, **options)
+        loaded.append(function)
+        function.load()
+        return function
+
+    yield load
+    for function in reversed(loaded):
+        function.close()

@@ -1,25 +1,27 @@
-"""The example Lambda handler, run through the local invoke harness against a local DynamoDB:
-warm reuse, valid EMF lines, and a handler given 2 seconds that never runs past them."""
+"""The example Lambda handler through the ``lambda_function`` fixture, against a local DynamoDB:
+warm reuse, valid EMF lines, a handler given 2 seconds that never runs past them, and the
+example's own local invoke harness."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from dynamorm import DB, lambda_db, reset_lambda_db
-from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
+from dynamorm import lambda_db
+from dynamorm.local import LocalDynamoDB
+from dynamorm.testing import LambdaFunction
 from tests.integration.test_lambda_deadline import SlowProxy
 from tests.unit.test_observe import emf_problems
 
 pytestmark = pytest.mark.integration
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lambda"
+HANDLER = EXAMPLE / "handler.py"
 
 
 def _example_module(name: str) -> ModuleType:
@@ -32,23 +34,8 @@ def _example_module(name: str) -> ModuleType:
 
 
 local_invoke = _example_module("local_invoke")  # the example's own harness
-
-
-@pytest.fixture
-def handler_module(
-    dynamodb_local: LocalDynamoDB, table_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[ModuleType]:
-    env = local_invoke.lambda_environment(
-        dynamodb_local.endpoint, region=dynamodb_local.region, table_prefix=table_prefix
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    module = local_invoke.load_handler()
-    local_invoke.seed(module)
-    yield module
-    reset_lambda_db()
-    sys.modules.pop("handler", None)
+EVENT = local_invoke.EVENT
+Load = Callable[..., LambdaFunction]
 
 
 def emf_lines(text: str) -> list[dict[str, object]]:
@@ -59,11 +46,12 @@ def emf_lines(text: str) -> list[dict[str, object]]:
 
 
 def test_example_handler_runs_cold_then_warm(
-    handler_module: ModuleType, table_prefix: str, capsys: pytest.CaptureFixture[str]
+    lambda_function: Load, table_prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    event = local_invoke.EVENT
+    function = lambda_function(HANDLER, function_name="payments-status")
+    local_invoke.seed(function)
     capsys.readouterr()
-    first, _ = local_invoke.invoke(handler_module, event)
+    first = function.invoke(EVENT)
     assert first == {"statusCode": 200, "status": "captured", "version": 1}
     cold_lines = emf_lines(capsys.readouterr().out)
     assert {(line["Operation"], line["Table"]) for line in cold_lines} == {
@@ -72,39 +60,34 @@ def test_example_handler_runs_cold_then_warm(
     }
     assert all(line["Errors"] == 0 and line["Requests"] == 1 for line in cold_lines)
     assert len({line["RequestId"] for line in cold_lines}) == 1
-    warm, _ = local_invoke.invoke(handler_module, {**event, "status": "refunded"})
+    assert function.last_context is not None
+    assert function.last_context.function_name == "payments-status"
+    warm = function.invoke({**EVENT, "status": "refunded"})
     assert warm == {"statusCode": 200, "status": "refunded", "version": 2}
-    assert handler_module.db is lambda_db()  # the DB built in the init phase is reused
+    assert function.module.db is lambda_db()  # the DB built in the init phase is reused
     assert len(emf_lines(capsys.readouterr().out)) == 2
-    missing, _ = local_invoke.invoke(handler_module, {**event, "order": "order#nope"})
+    missing = function.invoke({**EVENT, "order": "order#nope"})
     assert missing["statusCode"] == 404
 
 
 def test_handler_given_two_seconds_never_runs_past_them(
-    dynamodb_local: LocalDynamoDB,
-    table_prefix: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    lambda_function: Load, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    upstream = int(dynamodb_local.endpoint.rsplit(":", 1)[1])
-    env = local_invoke.lambda_environment(
-        dynamodb_local.endpoint, region=dynamodb_local.region, table_prefix=table_prefix
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    local_invoke.seed(local_invoke.load_handler())
+    direct = lambda_function(HANDLER)  # creates the table; its admin DB seeds it
+    local_invoke.seed(direct)
+    upstream = int(direct.environment["AWS_ENDPOINT_URL_DYNAMODB"].rsplit(":", 1)[1])
     proxy = SlowProxy(upstream, delay=0.8)
     try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
-        module = local_invoke.load_handler()  # a cold start whose endpoint is the slow proxy
+        slow = lambda_function(  # a cold start whose endpoint is the slow proxy
+            HANDLER, environment={"AWS_ENDPOINT_URL_DYNAMODB": proxy.url}, tables=False
+        )
         capsys.readouterr()
-        response, took = local_invoke.invoke(module, local_invoke.EVENT, timeout=2.0, memory_mb=128)
+        response = slow.invoke(EVENT, timeout=2.0)
+        assert slow.last_context is not None
+        left = slow.last_context.get_remaining_time_in_millis()
     finally:
         proxy.close()
-        reset_lambda_db()
-        sys.modules.pop("handler", None)
-    assert took < 2.0  # the invocation's own budget: Lambda would have killed it past this
+    assert left > 0  # the invocation's own budget: Lambda would have killed it past this
     assert response["statusCode"] == 503
     assert response["retryable"] is True
     body = response["body"]
@@ -114,15 +97,20 @@ def test_handler_given_two_seconds_never_runs_past_them(
     (get, update) = sorted(emf_lines(capsys.readouterr().out), key=lambda d: str(d["Operation"]))
     assert (get["Operation"], get["Errors"]) == ("GetItem", 0)
     assert (update["Operation"], update["Errors"]) == ("UpdateItem", 1)
-    key, secret = LOCAL_CREDENTIALS
-    with DB(
-        region=dynamodb_local.region,
-        endpoint_url=dynamodb_local.endpoint,
-        credentials=(key, secret),
-        table_prefix=table_prefix,
-    ) as direct:
-        stored = direct.get(
-            module.Payment, pk=local_invoke.EVENT["account"], sk=local_invoke.EVENT["order"]
-        )
+    stored = direct.db.get(direct.module.Payment, pk=EVENT["account"], sk=EVENT["order"])
     # The write did reach the table: "may or may not have been applied" was the honest answer.
     assert (stored.status, stored.version) == ("captured", 1)
+
+
+def test_the_local_invoke_harness_runs_cold_then_warm(
+    dynamodb_local: LocalDynamoDB, table_prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--endpoint", dynamodb_local.endpoint, "--table-prefix", table_prefix]
+    assert local_invoke.main(argv) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("{")]
+    assert lines[0] == (
+        f"engine: endpoint {dynamodb_local.endpoint} (already running; from endpoint argument)"
+    )
+    assert lines[1].startswith("first invocation, ")
+    assert lines[1].endswith('{"statusCode": 200, "status": "captured", "version": 1}')
+    assert lines[2].endswith('{"statusCode": 200, "status": "captured", "version": 2}')

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dynamorm._local_engines import find_jar, local_client
+from dynamorm._local_engines import local_client
 from dynamorm.local import ENGINES, LocalDynamoDB, local_dynamodb
 
 pytestmark = pytest.mark.integration
@@ -194,7 +194,7 @@ def test_cli_serves_until_signalled_then_stops_cleanly(engine: str, sig: signal.
 PLUGIN_TESTS = textwrap.dedent(
     """
     import re
-    from dynamorm._local_engines import find_jar, local_client
+    from dynamorm._local_engines import local_client
 
     seen = {}
 
@@ -223,23 +223,82 @@ PLUGIN_TESTS = textwrap.dedent(
 )
 
 
+NO_CHOICE = {"DYNAMORM_TEST_ENGINE": "", "DYNAMORM_LOCAL_ENGINE": "", "DYNAMORM_LOCAL_ENDPOINT": ""}
+
+
 @pytest.mark.parametrize(
-    ("args", "env", "expected"),
+    ("args", "env", "expected", "why"),
     [
-        (["--dynamorm-engine", "moto"], {}, "moto"),
-        ([], {"DYNAMORM_TEST_ENGINE": "dynamodb-local"}, "dynamodb-local"),
-        (["--dynamorm-engine", "moto"], {"DYNAMORM_TEST_ENGINE": "dynamodb-local"}, "moto"),
+        (["--dynamorm-engine", "moto"], {}, "moto", "chosen by --dynamorm-engine"),
+        (
+            [],
+            {"DYNAMORM_TEST_ENGINE": "dynamodb-local"},
+            "dynamodb-local",
+            "chosen by $DYNAMORM_TEST_ENGINE",
+        ),
+        (
+            ["--dynamorm-engine", "moto"],
+            {"DYNAMORM_TEST_ENGINE": "dynamodb-local"},
+            "moto",
+            "chosen by --dynamorm-engine",
+        ),
+        # nothing chosen, run from a folder outside the repository: DynamoDB Local is found in
+        # the per-user cache where `dynamorm local --install` (make local-deps) put it
+        ([], {}, "dynamodb-local", "detected: Java and DynamoDB Local installed"),
     ],
 )
 def test_pytest_plugin_fixtures(
-    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str, why: str
 ) -> None:
     (tmp_path / "test_plugin_use.py").write_text(f"EXPECTED_ENGINE = {expected!r}\n" + PLUGIN_TESTS)
-    # the run happens outside the repository, so point it at the jar found from here
-    env = {"DYNAMORM_DYNAMODB_LOCAL_DIR": str(find_jar().parent), **env}
-    done = run_pytest(tmp_path, args, env)
+    done = run_pytest(tmp_path, args, {**NO_CHOICE, **env})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+    (used,) = [line for line in done.stdout.splitlines() if line.startswith("dynamorm engine")]
+    assert used.startswith(f"dynamorm engine used: {expected} (")  # -q hides the header
+    assert f"; {why}) at http://127.0.0.1:" in used
+
+
+def test_pytest_plugin_uses_an_endpoint_already_running(
+    tmp_path: Path, dynamodb_local: LocalDynamoDB
+) -> None:
+    (tmp_path / "test_endpoint_use.py").write_text(
+        textwrap.dedent(
+            f"""
+            def test_uses_it(dynamodb_local, db, table_prefix):
+                assert dynamodb_local.engine == "endpoint"
+                assert dynamodb_local.endpoint == {dynamodb_local.endpoint!r}
+                assert dynamodb_local.pid is None  # nothing was started
+                db.client.call("CreateTable", {{
+                    "TableName": table_prefix + "orders",
+                    "AttributeDefinitions": [{{"AttributeName": "pk", "AttributeType": "S"}}],
+                    "KeySchema": [{{"AttributeName": "pk", "KeyType": "HASH"}}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                }})
+                print("PREFIX", table_prefix)
+            """
+        )
+    )
+    env = {**NO_CHOICE, "DYNAMORM_LOCAL_ENDPOINT": dynamodb_local.endpoint}
+    done = run_pytest(tmp_path, ["-s"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"dynamorm engine used: endpoint {dynamodb_local.endpoint} (already running; from "
+        "$DYNAMORM_LOCAL_ENDPOINT)"
+    ) in done.stdout
+    prefix = done.stdout.split("PREFIX ", 1)[1].split()[0]
+    names = local_client(dynamodb_local.endpoint).call("ListTables", {})["TableNames"]
+    assert not [n for n in names if n.startswith(prefix)]  # dropped after the test
+    assert dynamodb_local.running  # and the server it did not start is still up
+
+
+def test_dynamodb_local_db_path_keeps_tables_across_restarts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LocalDynamoDB("dynamodb-local", db_path=data) as first:
+        local_client(first.endpoint).call("CreateTable", table("kept"))
+    assert (data / "shared-local-instance.db").is_file()
+    with LocalDynamoDB("dynamodb-local", db_path=data) as second:
+        assert local_client(second.endpoint).call("ListTables", {}) == {"TableNames": ["kept"]}
 
 
 def test_pytest_plugin_starts_no_server_unless_asked_and_explains_failures(

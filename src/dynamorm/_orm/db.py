@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from dynamorm._io.events import Hook
     from dynamorm._orm.model import Model
     from dynamorm._orm.query import Query
-    from dynamorm._orm.tables import Billing, StreamView, TableReport
+    from dynamorm._orm.tables import Billing, Progress, StreamView, TableReport
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]*$")
 
@@ -159,8 +159,12 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         stream: StreamView | None = None,
         wait: bool = True,
         timeout: float = 300.0,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
-        """Create ``model``'s table with its indexes, stream and TTL; return its description."""
+        """Create ``model``'s table with its indexes, stream and TTL; return its description.
+
+        ``progress`` is called with a ``WaitProgress`` on every poll while waiting.
+        """
         from dynamorm._orm import tables
 
         return tables.create_table(
@@ -171,22 +175,56 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             stream=stream,
             wait=wait,
             timeout=timeout,
+            progress=progress,
         )
 
-    def ensure_tables(self, *models: type[Model], timeout: float = 300.0) -> list[TableReport]:
+    def ensure_tables(
+        self,
+        *models: type[Model],
+        timeout: float = 300.0,
+        billing: Billing | None = None,
+        stream: StreamView | Literal["off"] | None = None,
+        progress: Progress | None = None,
+    ) -> list[TableReport]:
         """Create missing tables, add missing GSIs (waiting for them), enable TTL.
 
-        Drift it will not fix (a changed key schema, a missing LSI) is reported, not raised.
+        Drift it will not fix (key schema or key types, index projections, a missing LSI,
+        billing and stream when ``billing``/``stream`` are given) is reported, not raised; a
+        new GSI on an attribute whose type changed raises ``AttributeTypeConflict`` first.
         """
         from dynamorm._orm import tables
 
-        return [tables.ensure_table(self, m, timeout=timeout) for m in models]
+        return [
+            tables.ensure_table(
+                self, m, timeout=timeout, billing=billing, stream=stream, progress=progress
+            )
+            for m in models
+        ]
 
-    def delete_table(self, model: type[Model], *, wait: bool = True) -> None:
-        """Delete ``model``'s table."""
+    def diff_tables(
+        self,
+        *models: type[Model],
+        billing: Billing | None = None,
+        stream: StreamView | Literal["off"] | None = None,
+    ) -> list[TableReport]:
+        """Compare each model with its table, changing nothing; a missing GSI or TTL that
+        ``ensure_tables`` would add counts as drift too."""
         from dynamorm._orm import tables
 
-        tables.delete_table(self, model, wait=wait)
+        return [tables.diff_table(self, m, billing=billing, stream=stream) for m in models]
+
+    def delete_table(
+        self,
+        model: type[Model],
+        *,
+        wait: bool = True,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+    ) -> None:
+        """Delete ``model``'s table; with ``wait``, return once it is gone."""
+        from dynamorm._orm import tables
+
+        tables.delete_table(self, model, wait=wait, timeout=timeout, progress=progress)
 
     def describe_table(self, model: type[Model]) -> dict[str, Any]:
         """DynamoDB's description of ``model``'s table."""

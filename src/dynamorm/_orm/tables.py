@@ -1,20 +1,45 @@
-"""Tables from models: create, ensure (add missing GSIs, enable TTL, report drift), delete."""
+"""Tables from models: create, ensure (add missing GSIs, enable TTL, report drift), diff,
+delete. Waits report progress through an optional callback (the CLI draws it)."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from dynamorm._core.errors import ConfigurationError, DeadlineExceeded, TableNotFound
+from dynamorm._core.errors import (
+    AttributeTypeConflict,
+    ConfigurationError,
+    DeadlineExceeded,
+    TableNotFound,
+)
+from dynamorm._orm.drift import Difference, billing_of, compare, key_schema
 from dynamorm._orm.meta import IndexInfo, ModelMeta
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from dynamorm._orm.db import DB
     from dynamorm._orm.model import Model
 
 Billing = Literal["PAY_PER_REQUEST", "PROVISIONED"]
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
 _STREAM_VIEWS = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
+
+
+class WaitProgress(NamedTuple):
+    """One poll while waiting on a table: ``index_name`` is None for the table itself; ``status``
+    is DynamoDB's (``CREATING``, ``UPDATING``, ``ACTIVE``, ``DELETING``, ``GONE``);
+    ``waited`` is seconds so far; ``done`` is True on the last call of a wait."""
+
+    table: str
+    index_name: str | None
+    status: str
+    waited: float
+    done: bool
+
+
+Progress = Callable[[WaitProgress], None]
 
 
 def _meta(model: object) -> ModelMeta:
@@ -31,13 +56,6 @@ def _projection(index: IndexInfo) -> dict[str, Any]:
     return projection
 
 
-def _key_schema(pk: str, sk: str | None) -> list[dict[str, str]]:
-    schema = [{"AttributeName": pk, "KeyType": "HASH"}]
-    if sk is not None:
-        schema.append({"AttributeName": sk, "KeyType": "RANGE"})
-    return schema
-
-
 def _throughput(value: tuple[int, int]) -> dict[str, int]:
     return {"ReadCapacityUnits": value[0], "WriteCapacityUnits": value[1]}
 
@@ -45,7 +63,7 @@ def _throughput(value: tuple[int, int]) -> dict[str, int]:
 def _gsi(index: IndexInfo, billing: Billing, throughput: tuple[int, int]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "IndexName": index.name,
-        "KeySchema": _key_schema(index.pk.stored, index.sk.stored if index.sk else None),
+        "KeySchema": key_schema(index.pk.stored, index.sk.stored if index.sk else None),
         "Projection": _projection(index),
     }
     if billing == "PROVISIONED":
@@ -93,7 +111,7 @@ def table_definition(
         raise ConfigurationError(f"{meta.name} has no partition key")
     request: dict[str, Any] = {
         "TableName": table_name,
-        "KeySchema": _key_schema(meta.pk.stored, meta.sk.stored if meta.sk else None),
+        "KeySchema": key_schema(meta.pk.stored, meta.sk.stored if meta.sk else None),
         "AttributeDefinitions": _attribute_definitions(meta, [*meta.gsis, *meta.lsis]),
         "BillingMode": billing,
     }
@@ -105,7 +123,7 @@ def table_definition(
         request["LocalSecondaryIndexes"] = [
             {
                 "IndexName": i.name,
-                "KeySchema": _key_schema(meta.pk.stored, i.sk.stored if i.sk else None),
+                "KeySchema": key_schema(meta.pk.stored, i.sk.stored if i.sk else None),
                 "Projection": _projection(i),
             }
             for i in meta.lsis
@@ -116,13 +134,18 @@ def table_definition(
 
 
 class TableReport:
-    """What ``ensure_tables`` did for one model, and the drift it will not fix."""
+    """What ``ensure_tables`` did for one model (or what ``diff_tables`` found), and the drift.
 
-    __slots__ = ("added_indexes", "created", "drift", "model", "table", "ttl_enabled")
+    ``drift`` lists the differences left (readable sentences); ``in_sync`` is True without any.
+    ``exists`` is False when ``diff_tables`` found no table. ``format()`` is the readable report.
+    """
+
+    __slots__ = ("added_indexes", "created", "drift", "exists", "model", "table", "ttl_enabled")
 
     def __init__(self, model: type[Model], table: str) -> None:
         self.model: type[Model] = model
         self.table: str = table
+        self.exists: bool = True
         self.created: bool = False
         self.added_indexes: list[str] = []
         self.ttl_enabled: bool = False
@@ -131,7 +154,23 @@ class TableReport:
     @property
     def in_sync(self) -> bool:
         """True when the table matches the model (after what was fixed)."""
-        return not self.drift
+        return self.exists and not self.drift
+
+    def format(self) -> str:
+        """A readable report: a status line, then one line per change made or difference."""
+        name = getattr(self.model, "__name__", repr(self.model))
+        if not self.exists:
+            state = "MISSING"
+        elif self.drift:
+            state = f"DRIFT ({len(self.drift)})"
+        else:
+            state = "in sync"
+        lines = [f"{self.table} ({name}): {state}"]
+        lines += ["  created"] if self.created else []
+        lines += [f"  added GSI {name!r}" for name in self.added_indexes]
+        lines += ["  enabled TTL"] if self.ttl_enabled else []
+        lines += [f"  - {line}" for line in self.drift]
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return (
@@ -140,7 +179,19 @@ class TableReport:
         )
 
 
-def _wait(db: DB, table: str, *, timeout: float, index: str | None = None) -> dict[str, Any]:
+def _report(progress: Progress | None, *args: Any) -> None:
+    if progress is not None:
+        progress(WaitProgress(*args))
+
+
+def _wait(
+    db: DB,
+    table: str,
+    *,
+    timeout: float,
+    index: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Poll DescribeTable until the table (and every GSI, or ``index``) is ACTIVE."""
     started = time.monotonic()
     pause = 0.05
@@ -148,32 +199,37 @@ def _wait(db: DB, table: str, *, timeout: float, index: str | None = None) -> di
         desc: dict[str, Any] = db.client.call("DescribeTable", {"TableName": table})["Table"]
         gsis = desc.get("GlobalSecondaryIndexes", [])
         pending = [g for g in gsis if index in (None, g["IndexName"])]
-        if desc.get("TableStatus") == "ACTIVE" and all(
-            g.get("IndexStatus", "ACTIVE") == "ACTIVE" for g in pending
-        ):
-            return desc
         waited = time.monotonic() - started
+        statuses = [g.get("IndexStatus", "ACTIVE") for g in pending]
+        ready = desc.get("TableStatus") == "ACTIVE" and all(s == "ACTIVE" for s in statuses)
+        status = str(desc.get("TableStatus"))
+        if index is not None and statuses:
+            status = statuses[0]
+        elif status == "ACTIVE" and not ready:
+            status = "INDEXES " + ",".join(statuses)
+        _report(progress, table, index, status, waited, ready)
+        if ready:
+            return desc
         remaining = db.client.remaining()
         if waited + pause > timeout or (remaining is not None and remaining <= pause):
             raise DeadlineExceeded(
                 f"table {table!r} not ACTIVE after {waited:.1f}s (status "
-                f"{desc.get('TableStatus')}, indexes {[g.get('IndexStatus') for g in pending]})"
+                f"{desc.get('TableStatus')}, indexes {statuses})"
             )
         db.client.sleep(pause)
         pause = min(pause * 2, 2.0)
 
 
+def _ttl_description(db: DB, table: str) -> dict[str, Any]:
+    status = db.client.call("DescribeTimeToLive", {"TableName": table})
+    ttl: dict[str, Any] = status.get("TimeToLiveDescription", {})
+    return ttl
+
+
 def _enable_ttl(db: DB, meta: ModelMeta, table: str) -> bool:
     if meta.ttl is None:
         return False
-    status = db.client.call("DescribeTimeToLive", {"TableName": table})
-    ttl = status.get("TimeToLiveDescription", {})
-    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-        if ttl.get("AttributeName") != meta.ttl.stored:
-            raise ConfigurationError(
-                f"table {table!r} has TTL on {ttl.get('AttributeName')!r}, but "
-                f"{meta.ttl.where} is stored as {meta.ttl.stored!r}"
-            )
+    if _ttl_description(db, table).get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
         return False
     db.client.call(
         "UpdateTimeToLive",
@@ -194,6 +250,7 @@ def create_table(
     stream: StreamView | None = None,
     wait: bool = True,
     timeout: float = 300.0,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Create the model's table (indexes, stream, TTL) and return its description."""
     meta = _meta(model)
@@ -202,55 +259,100 @@ def create_table(
     desc: dict[str, Any] = db.client.call("CreateTable", request)["TableDescription"]
     if not wait:
         return desc
-    desc = _wait(db, table, timeout=timeout)
+    desc = _wait(db, table, timeout=timeout, progress=progress)
     _enable_ttl(db, meta, table)
     return desc
 
 
-def _key_drift(meta: ModelMeta, desc: dict[str, Any], report: TableReport) -> None:
-    assert meta.pk is not None
-    want = _key_schema(meta.pk.stored, meta.sk.stored if meta.sk else None)
-    if desc.get("KeySchema") != want:
-        report.drift.append(f"key schema is {desc.get('KeySchema')}, the model wants {want}")
-    have_lsis = {i["IndexName"]: i for i in desc.get("LocalSecondaryIndexes", [])}
-    for index in meta.lsis:
-        if index.name not in have_lsis:
-            report.drift.append(
-                f"LSI {index.name!r} is missing; LSIs can only be created with the table"
-            )
-    have_gsis = {i["IndexName"]: i for i in desc.get("GlobalSecondaryIndexes", [])}
-    for index in meta.gsis:
-        have = have_gsis.get(index.name)
-        if have is None:
-            continue
-        keys = _key_schema(index.pk.stored, index.sk.stored if index.sk else None)
-        if have.get("KeySchema") != keys:
-            report.drift.append(
-                f"GSI {index.name!r} key schema is {have.get('KeySchema')}, the model wants {keys}"
-            )
+def _expected(billing: Billing | None, stream: StreamView | Literal["off"] | None) -> None:
+    if billing is not None and billing not in ("PAY_PER_REQUEST", "PROVISIONED"):
+        raise ConfigurationError(
+            f"billing must be 'PAY_PER_REQUEST' or 'PROVISIONED', got {billing!r}"
+        )
+    if stream is not None and stream != "off" and stream not in _STREAM_VIEWS:
+        raise ConfigurationError(
+            f"stream must be 'off' or one of {', '.join(_STREAM_VIEWS)}, got {stream!r}"
+        )
+
+
+def _differences(
+    db: DB,
+    meta: ModelMeta,
+    desc: dict[str, Any],
+    billing: Billing | None,
+    stream: StreamView | Literal["off"] | None,
+) -> list[Difference]:
+    ttl = _ttl_description(db, desc["TableName"])
+    return compare(meta, desc, ttl, billing=billing, stream=stream)
+
+
+def diff_table(
+    db: DB,
+    model: type[Model],
+    *,
+    billing: Billing | None = None,
+    stream: StreamView | Literal["off"] | None = None,
+) -> TableReport:
+    """Compare the model with its table and change nothing; every difference is drift."""
+    _expected(billing, stream)
+    meta = _meta(model)
+    report = TableReport(model, db.table_name(meta.require_table()))
+    try:
+        desc: dict[str, Any] = db.client.call("DescribeTable", {"TableName": report.table})
+    except TableNotFound:
+        report.exists = False
+        report.drift.append("the table does not exist")
+        return report
+    report.drift = [d.message for d in _differences(db, meta, desc["Table"], billing, stream)]
+    return report
 
 
 def ensure_table(
-    db: DB, model: type[Model], *, wait: bool = True, timeout: float = 300.0
+    db: DB,
+    model: type[Model],
+    *,
+    wait: bool = True,
+    timeout: float = 300.0,
+    billing: Billing | None = None,
+    stream: StreamView | Literal["off"] | None = None,
+    progress: Progress | None = None,
 ) -> TableReport:
-    """Create the table if missing; else add missing GSIs, enable TTL and report drift."""
+    """Create the table if missing; else add missing GSIs, enable TTL and report drift.
+
+    A missing GSI whose key attribute has another type on the table raises
+    :class:`AttributeTypeConflict` before anything is changed.
+    """
+    _expected(billing, stream)
     meta = _meta(model)
     table = db.table_name(meta.require_table())
     report = TableReport(model, table)
     try:
         desc: dict[str, Any] = db.client.call("DescribeTable", {"TableName": table})["Table"]
     except TableNotFound:
-        create_table(db, model, wait=True, timeout=timeout)
+        create_table(
+            db,
+            model,
+            billing=billing or "PAY_PER_REQUEST",
+            stream=None if stream == "off" else stream,
+            timeout=timeout,
+            progress=progress,
+        )
         report.created = True
         report.ttl_enabled = meta.ttl is not None
         return report
-    _key_drift(meta, desc, report)
-    billing: Billing = desc.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
-    if "BillingModeSummary" not in desc and not desc.get("ProvisionedThroughput", {}).get(
-        "ReadCapacityUnits"
-    ):
-        billing = "PAY_PER_REQUEST"
+    differences = _differences(db, meta, desc, billing, stream)
+    for difference in differences:
+        if difference.conflict is not None:
+            name, attribute, table_type, model_type = difference.conflict
+            raise AttributeTypeConflict(
+                table=table,
+                index=name,
+                attribute=attribute,
+                table_type=table_type,
+                model_type=model_type,
+            )
     have = {i["IndexName"] for i in desc.get("GlobalSecondaryIndexes", [])}
+    mode: Billing = "PROVISIONED" if billing_of(desc) == "PROVISIONED" else "PAY_PER_REQUEST"
     for index in meta.gsis:
         if index.name in have:
             continue
@@ -260,17 +362,25 @@ def ensure_table(
             {
                 "TableName": table,
                 "AttributeDefinitions": _attribute_definitions(meta, [index]),
-                "GlobalSecondaryIndexUpdates": [{"Create": _gsi(index, billing, (5, 5))}],
+                "GlobalSecondaryIndexUpdates": [{"Create": _gsi(index, mode, (5, 5))}],
             },
         )
         report.added_indexes.append(index.name)
         if wait:
-            _wait(db, table, timeout=timeout, index=index.name)
+            _wait(db, table, timeout=timeout, index=index.name, progress=progress)
     report.ttl_enabled = _enable_ttl(db, meta, table)
+    report.drift = [d.message for d in differences if d.kind == "drift"]
     return report
 
 
-def delete_table(db: DB, model: type[Model], *, wait: bool = True, timeout: float = 300.0) -> None:
+def delete_table(
+    db: DB,
+    model: type[Model],
+    *,
+    wait: bool = True,
+    timeout: float = 300.0,
+    progress: Progress | None = None,
+) -> None:
     """Delete the model's table; with ``wait``, return once it is gone."""
     table = db.table_name(_meta(model).require_table())
     db.client.call("DeleteTable", {"TableName": table})
@@ -279,10 +389,13 @@ def delete_table(db: DB, model: type[Model], *, wait: bool = True, timeout: floa
     started = time.monotonic()
     while True:
         try:
-            db.client.call("DescribeTable", {"TableName": table})
+            desc = db.client.call("DescribeTable", {"TableName": table})["Table"]
         except TableNotFound:
+            _report(progress, table, None, "GONE", time.monotonic() - started, True)
             return
-        if time.monotonic() - started > timeout:
+        waited = time.monotonic() - started
+        _report(progress, table, None, str(desc.get("TableStatus")), waited, False)
+        if waited > timeout:
             raise DeadlineExceeded(f"table {table!r} still exists after {timeout:g}s")
         db.client.sleep(0.1)
 
@@ -292,3 +405,17 @@ def describe_table(db: DB, model: type[Model]) -> dict[str, Any]:
     table = db.table_name(_meta(model).require_table())
     desc: dict[str, Any] = db.client.call("DescribeTable", {"TableName": table})["Table"]
     return desc
+
+
+def models_in(module: ModuleType) -> list[type[Model]]:
+    """The model classes with a table that ``module`` defines (not those it imports)."""
+    from dynamorm._orm.model import Model
+
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, Model)
+        and value.__module__ == module.__name__
+        and value.__meta__.table is not None
+    ]

@@ -25,7 +25,7 @@ class OTelHook:
             from opentelemetry import trace
         except ImportError:
             raise ConfigurationError(
-                "OpenTelemetry tracing needs opentelemetry-api: pip install 'dynamorm[otel]'"
+                "OpenTelemetry tracing needs opentelemetry-api: pip install 'dynamorm-py[otel]'"
             ) from None
         self._trace = trace
         self.tracer: Any = trace.get_tracer("dynamorm", VERSION, tracer_provider=tracer_provider)

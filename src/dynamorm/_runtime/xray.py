@@ -26,7 +26,7 @@ class XRayHook:
                 from aws_xray_sdk.core import xray_recorder
             except ImportError:
                 raise ConfigurationError(
-                    "X-Ray tracing needs aws-xray-sdk: pip install 'dynamorm[xray]'"
+                    "X-Ray tracing needs aws-xray-sdk: pip install 'dynamorm-py[xray]'"
                 ) from None
             recorder = xray_recorder
         self.recorder = recorder
