@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         from dynamorm._orm.db import DB
 
         db = DB(region=args.region, endpoint_url=args.endpoint, table_prefix=args.table_prefix)
-    except (ConfigurationError, ImportError) as exc:
+    except ConfigurationError as exc:
         _err(f"dynamorm tables: {exc}")
         return USAGE
     _err(
@@ -117,8 +117,10 @@ def load_models(targets: list[str]) -> list[type[Model]]:
         module_name, _, attribute = target.partition(":")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigurationError(f"cannot import {module_name!r} ({target}): {exc}") from exc
+        except Exception as exc:  # the module's own code runs: report any failure cleanly
+            raise ConfigurationError(
+                f"cannot import {module_name!r} ({target}): {type(exc).__name__}: {exc}"
+            ) from exc
         if attribute:
             model = getattr(module, attribute, None)
             if not (isinstance(model, type) and issubclass(model, Model)):
