@@ -75,7 +75,7 @@ def fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
         script = tmp_path / "engine.py"
         script.write_text(code)
 
-        def fake_launch(engine: str, port: int) -> Launch:
+        def fake_launch(engine: str, port: int, **_: object) -> Launch:
             ports.append(port)
             argv = [sys.executable, str(script), str(port), str(tmp_path / "pids"), *flags]
             return Launch(argv, str(tmp_path))
@@ -221,11 +221,12 @@ def test_endpoint_before_start_says_how_to_fix_it() -> None:
     server.stop()  # stopping a server that never started is harmless
 
 
-def test_unavailable_engine_is_reported_by_start(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unavailable_engine_is_reported_before_any_process_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PATH", "")
-    server = LocalDynamoDB("dynamodb-local")
     with pytest.raises(dynamorm.local.LocalEngineUnavailable, match="openjdk-17-jre-headless"):
-        server.start()
+        LocalDynamoDB("dynamodb-local")
 
 
 def test_public_names() -> None:
@@ -237,6 +238,8 @@ def test_public_names() -> None:
         "LocalDynamoDB",
         "LocalEngineFailed",
         "LocalEngineUnavailable",
+        "Resolution",
         "default_engine",
         "local_dynamodb",
+        "resolve",
     }

@@ -195,10 +195,10 @@ def test_otel_span_records_the_error() -> None:
 
 def test_missing_sdks_give_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aws_xray_sdk.core", None)
-    with pytest.raises(ConfigurationError, match=r"pip install 'dynamorm\[xray\]'"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'dynamorm-py\[xray\]'"):
         XRayHook()
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
-    with pytest.raises(ConfigurationError, match=r"pip install 'dynamorm\[otel\]'"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'dynamorm-py\[otel\]'"):
         OTelHook()
 
 
