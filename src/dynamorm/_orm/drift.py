@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal, NamedTuple
 
 from dynamorm._orm.meta import FieldInfo, IndexInfo, ModelMeta
+from dynamorm._orm.tables import key_schema
 
 Kind = Literal["fixable", "drift", "conflict"]
 
@@ -21,14 +22,6 @@ class Difference(NamedTuple):
     kind: Kind
     message: str
     conflict: tuple[str, str, str, str] | None = None
-
-
-def key_schema(pk: str, sk: str | None) -> list[dict[str, str]]:
-    """DynamoDB's ``KeySchema`` for a partition key and optional sort key."""
-    schema = [{"AttributeName": pk, "KeyType": "HASH"}]
-    if sk is not None:
-        schema.append({"AttributeName": sk, "KeyType": "RANGE"})
-    return schema
 
 
 def _show(schema: object) -> str:

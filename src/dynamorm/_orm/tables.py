@@ -13,13 +13,13 @@ from dynamorm._core.errors import (
     DeadlineExceeded,
     TableNotFound,
 )
-from dynamorm._orm.drift import Difference, billing_of, compare, key_schema
 from dynamorm._orm.meta import IndexInfo, ModelMeta
 
 if TYPE_CHECKING:
     from types import ModuleType
 
     from dynamorm._orm.db import DB
+    from dynamorm._orm.drift import Difference
     from dynamorm._orm.model import Model
 
 Billing = Literal["PAY_PER_REQUEST", "PROVISIONED"]
@@ -54,6 +54,14 @@ def _projection(index: IndexInfo) -> dict[str, Any]:
     if index.projection == "INCLUDE":
         projection["NonKeyAttributes"] = list(index.include)
     return projection
+
+
+def key_schema(pk: str, sk: str | None) -> list[dict[str, str]]:
+    """DynamoDB's ``KeySchema`` for a partition key and optional sort key."""
+    schema = [{"AttributeName": pk, "KeyType": "HASH"}]
+    if sk is not None:
+        schema.append({"AttributeName": sk, "KeyType": "RANGE"})
+    return schema
 
 
 def _throughput(value: tuple[int, int]) -> dict[str, int]:
@@ -282,6 +290,8 @@ def _differences(
     billing: Billing | None,
     stream: StreamView | Literal["off"] | None,
 ) -> list[Difference]:
+    from dynamorm._orm.drift import compare  # drift checks load only when tables are ensured
+
     ttl = _ttl_description(db, desc["TableName"])
     return compare(meta, desc, ttl, billing=billing, stream=stream)
 
@@ -352,6 +362,8 @@ def ensure_table(
                 model_type=model_type,
             )
     have = {i["IndexName"] for i in desc.get("GlobalSecondaryIndexes", [])}
+    from dynamorm._orm.drift import billing_of
+
     mode: Billing = "PROVISIONED" if billing_of(desc) == "PROVISIONED" else "PAY_PER_REQUEST"
     for index in meta.gsis:
         if index.name in have:
