@@ -8,7 +8,7 @@ import pytest
 
 from dynamorm._io import transport as transport_module
 from dynamorm._io.transport import Request, Response
-from tests.wire_model import validate_http_request
+from tests.wire_model import validate_http_request, validate_kms_http_request
 
 _real_call = transport_module.HTTPTransport.__call__
 
@@ -21,13 +21,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _validate_wire(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Check each DynamoDB request sent over HTTP against the service model before it leaves."""
+    """Check each DynamoDB (and KMS) request sent over HTTP against botocore's service model
+    before it leaves."""
     if request.node.get_closest_marker("invalid_wire"):
         yield
         return
 
     def checked(self: transport_module.HTTPTransport, req: Request) -> Response:
-        if "x-amz-target" in req.headers:
+        target = req.headers.get("x-amz-target", "")
+        if target.startswith("TrentService."):
+            validate_kms_http_request(req.method, req.headers, req.body)
+        elif target:
             validate_http_request(req.method, req.headers, req.body)
         return _real_call(self, req)
 

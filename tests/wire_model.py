@@ -24,7 +24,7 @@ from botocore.loaders import Loader
 from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 
-__all__ = ["operations", "validate_http_request", "validate_request"]
+__all__ = ["operations", "validate_http_request", "validate_kms_http_request", "validate_request"]
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -96,6 +96,41 @@ def _reject_constant(name: str) -> None:
 
 def _display(name: str) -> str:
     return name[1:] if name.startswith(".") else (name or "input")
+
+
+KMS_TARGET_PREFIX = "TrentService."
+KMS_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+@functools.cache
+def _kms_model() -> Any:
+    return ServiceModel(Loader().load_service_model("kms", "service-2"), "kms")
+
+
+def validate_kms_http_request(method: str, headers: Mapping[str, str], body: bytes | str) -> str:
+    """Check a KMS JSON 1.1 request against botocore's KMS model; return the operation."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    target = lowered.get("x-amz-target", "")
+    operation = target.removeprefix(KMS_TARGET_PREFIX)
+    model = _kms_model()
+    problems = []
+    if method.upper() != "POST":
+        problems.append(f"method is {method!r}, KMS takes POST")
+    if not target.startswith(KMS_TARGET_PREFIX) or operation not in model.operation_names:
+        problems.append(f"X-Amz-Target is {target!r}, expected TrentService.<Operation>")
+    if lowered.get("content-type") != KMS_CONTENT_TYPE:
+        problems.append(f"Content-Type is {lowered.get('content-type')!r}")
+    payload = json.loads(body)
+    if problems:
+        raise AssertionError("invalid KMS HTTP request:\n" + "\n".join(problems))
+    shape = model.operation_model(operation).input_shape
+    params = _to_params(payload, shape, "", problems)
+    report = ParamValidator().validate(params, shape)
+    if report.has_errors():
+        problems[:0] = report.generate_report().split("\n")
+    if problems:
+        raise AssertionError(f"{operation} request does not match the KMS model: {problems}")
+    return operation
 
 
 def _to_params(value: Any, shape: Any, name: str, problems: list[str]) -> Any:

@@ -18,6 +18,8 @@ from dynamorm._core.errors import (
     CredentialsError,
     DeadlineExceeded,
     DynamORMError,
+    EncryptedFieldNotQueryable,
+    EncryptionNotConfigured,
     EndpointUnreachable,
     ExpiredToken,
     IdempotencyError,
@@ -27,10 +29,12 @@ from dynamorm._core.errors import (
     IdempotencyResultError,
     IdempotentParameterMismatch,
     InvalidCursor,
+    InvalidEncryptedEnvelope,
     InvalidModel,
     InvalidOperator,
     InvalidStreamEvent,
     ItemCollectionSizeLimitExceeded,
+    KmsError,
     LimitExceeded,
     LocalEngineFailed,
     LocalEngineUnavailable,
@@ -93,6 +97,7 @@ if TYPE_CHECKING:
         UnitPrices,
     )
     from dynamorm._features.cost_estimate import CostEstimate, estimate_cost
+    from dynamorm._features.encryption import DataKeyPolicy
     from dynamorm._features.idempotency import IdempotencyRecord, idempotent
     from dynamorm._io.deadline import LambdaContextLike, deadline_buffer
     from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
@@ -122,6 +127,7 @@ if TYPE_CHECKING:
 
 # Runtime integrations load on first use: importing dynamorm stays cheap for a cold start.
 _LAZY = {
+    "DataKeyPolicy": "dynamorm._features.encryption",
     "IdempotencyRecord": "dynamorm._features.idempotency",
     "idempotent": "dynamorm._features.idempotency",
     "LambdaContextLike": "dynamorm._io.deadline",
@@ -203,9 +209,12 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "CredentialsProvider",
+    "DataKeyPolicy",
     "DeadlineExceeded",
     "DynamORMError",
     "EMFMetrics",
+    "EncryptedFieldNotQueryable",
+    "EncryptionNotConfigured",
     "EndpointUnreachable",
     "EnvironmentProvider",
     "ExpiredToken",
@@ -220,12 +229,14 @@ __all__ = [
     "IdempotencyResultError",
     "IdempotentParameterMismatch",
     "InvalidCursor",
+    "InvalidEncryptedEnvelope",
     "InvalidModel",
     "InvalidOperator",
     "InvalidStreamEvent",
     "ItemCollectionSizeLimitExceeded",
     "ItemList",
     "Key",
+    "KmsError",
     "LSI",
     "LambdaContextLike",
     "LambdaEnv",

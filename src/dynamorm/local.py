@@ -50,6 +50,7 @@ __all__ = [
     "LocalEngineFailed",
     "LocalEngineUnavailable",
     "Resolution",
+    "create_kms_key",
     "default_engine",
     "local_dynamodb",
     "resolve",
@@ -257,6 +258,32 @@ def local_dynamodb(engine: str | None = None, **kw: Any) -> LocalDynamoDB:
     server = LocalDynamoDB(engine, **kw)
     server.start()
     return server
+
+
+def create_kms_key(endpoint_url: str | None = None, *, region: str = REGION) -> str:
+    """Create a symmetric KMS key on a local KMS (moto's server) and return its ARN.
+
+    ``endpoint_url`` defaults to ``$AWS_ENDPOINT_URL_KMS``; the local dummy credentials sign
+    the request. For demos and tests: on real AWS, create keys with your infrastructure code.
+    """
+    from dynamorm._io.credentials import resolve_credentials
+    from dynamorm._io.kms import KmsClient, kms_endpoint
+
+    endpoint = kms_endpoint(region, endpoint_url or os.environ.get("AWS_ENDPOINT_URL_KMS"))
+    if endpoint.host not in ("127.0.0.1", "localhost", "::1"):
+        raise LocalEngineUnavailable(
+            f"create_kms_key() creates keys on a local KMS only, not on {endpoint.url}; set "
+            "AWS_ENDPOINT_URL_KMS or pass endpoint_url"
+        )
+    client = KmsClient(
+        region=region, endpoint=endpoint, credentials=resolve_credentials(LOCAL_CREDENTIALS)
+    )
+    try:
+        answer = client.call("CreateKey", {"Description": "dynamorm local key"})
+    finally:
+        client.close()
+    arn: str = answer["KeyMetadata"]["Arn"]
+    return arn
 
 
 def _answers(endpoint: str, *, timeout: float) -> bool:

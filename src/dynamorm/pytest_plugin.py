@@ -5,6 +5,10 @@
 * ``db``: a :class:`dynamorm.DB` on that server using the test's ``table_prefix``.
 * ``lambda_function``: loads a Lambda handler module wired to that server and prefix
   (:class:`dynamorm.testing.LambdaFunction`).
+* ``moto_server`` (session): moto's server on a free 127.0.0.1 port, for the services other
+  than DynamoDB (KMS, S3, STS...): ``moto_server.endpoint`` is its URL. Started lazily, stopped
+  at the end of the session.
+* ``kms_key_arn`` (session): a KMS key created on ``moto_server``.
 
 The engine, in this order (the session header line says which one and why): an explicit engine
 (``--dynamorm-engine``, ``$DYNAMORM_TEST_ENGINE``, ``$DYNAMORM_LOCAL_ENGINE``); an endpoint
@@ -106,6 +110,32 @@ def db(dynamodb_local: LocalDynamoDB, table_prefix: str) -> Iterator[DB]:
     """A ``DB`` on the local server whose tables carry this test's ``table_prefix``."""
     with _connect(dynamodb_local, table_prefix) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[LocalDynamoDB]:
+    """moto's server on 127.0.0.1 for KMS, S3, STS... (DynamoDB stays on ``dynamodb_local``)."""
+    from dynamorm._core.errors import ConfigurationError, LocalEngineFailed
+    from dynamorm.local import LocalDynamoDB
+
+    try:
+        server = LocalDynamoDB("moto")
+        server.start()
+    except (ConfigurationError, LocalEngineFailed) as exc:
+        problem = f"moto_server: {exc}"
+    else:
+        with server:
+            yield server
+        return
+    pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kms_key_arn(moto_server: LocalDynamoDB) -> str:
+    """The ARN of a symmetric KMS key on ``moto_server``."""
+    from dynamorm.local import create_kms_key
+
+    return create_kms_key(moto_server.endpoint, region=moto_server.region)
 
 
 def _start(config: pytest.Config) -> LocalDynamoDB:

@@ -283,9 +283,9 @@ def fast_spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     assert real is not None, "msgspec is a dev dependency"
     sizes: list[int] = []
 
-    def spy(body: bytes, partial: bool) -> Any:
+    def spy(body: bytes, partial: bool, db: Any = None) -> Any:
         sizes.append(len(body))
-        return real(body, partial)
+        return real(body, partial, db)
 
     monkeypatch.setattr(Payment.__meta__, "fast", spy)
     return sizes

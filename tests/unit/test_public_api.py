@@ -14,6 +14,11 @@ SRC = pathlib.Path(dynamorm.__file__).parent
 
 EXPORTED = {
     "DB",
+    "KmsError",
+    "InvalidEncryptedEnvelope",
+    "EncryptionNotConfigured",
+    "EncryptedFieldNotQueryable",
+    "DataKeyPolicy",
     "AccessDenied",
     "AlreadyExists",
     "AssumeRoleFailed",
@@ -193,7 +198,9 @@ def test_import_is_lean() -> None:
         "heavy = ['botocore', 'boto3', 'ssl', 'http.client', 'email', 'dataclasses', 'inspect',"
         " 'urllib3', 'msgspec', 'moto', 'aws_xray_sdk', 'opentelemetry', 'asyncio',"
         " 'urllib.parse', 'logging',"
-        " 'dynamorm._runtime.accounts', 'dynamorm._runtime.aws_lambda']\n"
+        " 'dynamorm._runtime.accounts', 'dynamorm._runtime.aws_lambda',"
+        " 'cryptography', 'dynamorm._features.encryption', 'dynamorm._io.kms',"
+        " 'dynamorm._core.envelope']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -585,6 +585,58 @@ class IdempotencyResultError(IdempotencyError, ValidationError):
 # --- end of the unique/idempotency block ----------------------------------------------------
 
 
+# --- field encryption (issue 10) -----------------------------------------------------------
+
+
+class EncryptionNotConfigured(ConfigurationError):
+    """A model with encrypted fields was read or written through a DB without a KMS key
+    (``DB(kms_key_arn=...)``), or outside a DB; ``path`` names the model or field."""
+
+    code = "ErrEncryptionNotConfigured"
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class InvalidEncryptedEnvelope(ValidationError):
+    """A stored value of an encrypted field is not a valid envelope, or does not decrypt under
+    its data key for this attribute (plaintext, tampered, or moved from another attribute)."""
+
+    code = "ErrInvalidEncryptedEnvelope"
+
+
+class EncryptedFieldNotQueryable(InvalidOperator):
+    """An encrypted field was used in a condition, key condition, filter, index key or in-place
+    update (DynamoDB only ever sees its ciphertext)."""
+
+    code = "ErrEncryptedFieldNotQueryable"
+
+
+class KmsError(ServiceError):
+    """KMS refused or failed a request (after retries when retryable); names the operation,
+    the key ARN and the KMS endpoint, never a key or a value."""
+
+    code = "ErrKms"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key_arn: str = "",
+        endpoint: str = "",
+        retryable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.key_arn = key_arn
+        self.endpoint = endpoint
+        self.retryable = retryable
+
+
+# --- end of the field encryption block -------------------------------------------------------
+
+
 # DynamoDB ``__type`` (after '#') -> exception class.
 SERVICE_ERRORS: dict[str, type[ServiceError]] = {
     "ValidationException": RequestValidationFailed,

@@ -1,2 +1,3 @@
-"""Opt-in features (unique constraints, idempotency, audit trail, cost tracking): each plugs into
-the write plan or the capacity accounting and is imported only when used."""
+"""Opt-in features (unique constraints, idempotency, audit trail, cost tracking, field
+encryption): each plugs into the write plan, the codec or the capacity accounting and is
+imported only when used."""

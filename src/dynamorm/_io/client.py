@@ -97,6 +97,9 @@ class Client:
     (append to it at any time); a hook that raises is logged and does not affect the request.
     """
 
+    service = "dynamodb"
+    """The SigV4 service name (a subclass speaking another JSON service changes it)."""
+
     def __init__(
         self,
         *,
@@ -157,7 +160,7 @@ class Client:
         event: RequestEvent | None,
         parse: _Parse[T],
     ) -> T:
-        operation = check_operation(operation)
+        operation = self._check(operation)
         if deadline is None:
             deadline = self.deadline
         body = encode_body(operation, payload)
@@ -265,11 +268,11 @@ class Client:
         response = send_signed(
             self.transport,
             self.endpoint,
-            request_headers(operation, self.endpoint.netloc),
+            self._headers(operation),
             body,
             creds,
             region=self.region,
-            service="dynamodb",
+            service=self.service,
             user_agent=self.user_agent,
             timeouts=(self.connect_timeout, self.read_timeout),
             remaining=remaining,
@@ -289,6 +292,14 @@ class Client:
                 prefix=self.table_prefix,
             )
             raise
+
+    def _check(self, operation: object) -> str:
+        """The operation name, checked against the service's operations."""
+        return check_operation(operation)
+
+    def _headers(self, operation: str) -> dict[str, str]:
+        """The unsigned headers of a request for ``operation``."""
+        return request_headers(operation, self.endpoint.netloc)
 
     def remaining(self) -> float | None:
         """Seconds left before this client's deadline (``None`` without one)."""

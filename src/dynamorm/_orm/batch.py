@@ -10,6 +10,7 @@ from dynamorm._core.expressions import Path, build_expressions
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.keys import Key
 from dynamorm._orm.results import Capacity
+from dynamorm._orm.sealed import reading
 
 if TYPE_CHECKING:
     from dynamorm._orm.batch_write import BatchWriter
@@ -125,8 +126,10 @@ class BatchMixin(DBBase):
             unprocessed += outcome.failed
         found.sort(key=lambda pair: pair[0])
         hit = {position for position, _ in found}
+        with reading(self, meta, [item for _, item in found]):
+            items = [meta.from_item(item) for _, item in found]
         result = BatchGetResult[M](
-            [meta.from_item(item) for _, item in found],
+            items,
             [
                 key_values(meta, e.wire)
                 for e in entries.values()

@@ -23,6 +23,7 @@ from dynamorm._orm.batch_flow import (
 from dynamorm._orm.keys import Key
 from dynamorm._orm.meta import Item, ModelMeta
 from dynamorm._orm.results import Capacity
+from dynamorm._orm.sealed import writing
 from dynamorm._orm.writes import batch_put_written, refuse_batch, stamp_for_batch_put
 
 if TYPE_CHECKING:
@@ -118,9 +119,10 @@ class BatchWriter:
         refuse_batch(meta)
         request = WriteRequest("put", meta, self._db._table(meta), obj, meta.key(obj))
         self._check(meta, request)
-        item, request.stamps = stamp_for_batch_put(
-            meta, obj, self._db.clock(), check_version=check_version
-        )
+        with writing(self._db, meta):
+            item, request.stamps = stamp_for_batch_put(
+                meta, obj, self._db.clock(), check_version=check_version
+            )
         request.wire = {"PutRequest": {"Item": item}}
         self._add(meta, request)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, get_args, get_origin
 
-from dynamorm._core.errors import InvalidModel, MissingPrimaryKey, ValidationError
+from dynamorm._core.errors import DynamORMError, InvalidModel, MissingPrimaryKey, ValidationError
 from dynamorm._core.fieldcodec import (
     TypeCodec,
     UnsupportedType,
@@ -77,12 +77,13 @@ def compile_model(
     _assign_keys(meta)
     _assign_roles(meta)
     _compile_indexes(meta)
+    meta.encrypted = tuple(info for info in meta.fields.values() if info.spec.encrypted)
     _compile_unique(meta, parent, unique)
     cls.__init__ = _generate_init(meta)  # type: ignore[misc]
     meta._decode = _generate_decode(meta)
     meta._encode = _generate_encode(meta)
     for info in meta.fields.values():
-        setattr(cls, info.name, Attr(info))
+        setattr(cls, info.name, _sealed_attr(info) if info.spec.encrypted else Attr(info))
     if table is not None:
         cls.__table__ = table  # type: ignore[attr-defined]
     return meta
@@ -102,6 +103,20 @@ def _compile_unique(
         from dynamorm._features.unique import compile_unique  # loaded only by models using it
 
         compile_unique(meta, unique)
+        for constraint in meta.unique:
+            for info in constraint.fields:
+                if info.spec.encrypted:
+                    raise _fail(
+                        meta,
+                        "a unique field cannot be encrypted (its value would be stored in clear)",
+                        info.name,
+                    )
+
+
+def _sealed_attr(info: FieldInfo) -> Attr[Any]:
+    from dynamorm._orm.sealed import EncryptedAttr
+
+    return EncryptedAttr(info)
 
 
 def _inherited(cls: type) -> list[ModelMeta]:
@@ -179,7 +194,7 @@ def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec)
     if name in _RESERVED or name.startswith("_dm_"):
         raise _fail(meta, "this name is reserved by the library; use name= to store it", name)
     if spec.encrypted:
-        raise _fail(meta, "field(encrypted=True) is not supported yet", name)
+        _check_encrypted(meta, name, spec)
     if len(spec.roles) > 1:
         raise _fail(meta, f"a field has at most one role, got {', '.join(spec.roles)}", name)
     if spec.default is not MISSING and spec.default_factory is not None:
@@ -193,6 +208,12 @@ def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec)
     except UnsupportedType as exc:
         raise _fail(meta, str(exc), name) from None
     _check_role_type(meta, info)
+    if spec.encrypted:
+        from dynamorm._core.envelope import encrypted_codec
+
+        if info.codec.kind == "set":  # an empty set is not stored, as for plain set fields
+            info.omit_empty = True
+        info.codec = encrypted_codec(info.codec, stored, info.where)
     if spec.key is not None and (info.codec.key_type is None or info.codec.optional):
         raise _fail(
             meta,
@@ -204,6 +225,21 @@ def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec)
         raise _fail(meta, f"omit_empty does not apply to a {info.codec.kind} field", name)
     _defaults(info)
     return info
+
+
+def _check_encrypted(meta: ModelMeta, name: str, spec: FieldSpec) -> None:
+    if spec.key is not None:
+        raise _fail(meta, "a key field cannot be encrypted (DynamoDB must read keys)", name)
+    if spec.index:
+        raise _fail(
+            meta, "an index key cannot be encrypted (DynamoDB would index ciphertext)", name
+        )
+    if spec.roles:
+        raise _fail(meta, f"a {spec.roles[0]} field cannot be encrypted", name)
+    if spec.unique:
+        raise _fail(
+            meta, "a unique field cannot be encrypted (its value would be stored in clear)", name
+        )
 
 
 def _codec(info: FieldInfo, annotation: Any, spec: FieldSpec) -> TypeCodec:
@@ -230,6 +266,11 @@ def _codec(info: FieldInfo, annotation: Any, spec: FieldSpec) -> TypeCodec:
 
 def _resolve_model(tp: Any) -> TypeCodec | None:
     if isinstance(tp, type) and isinstance(getattr(tp, "__meta__", None), ModelMeta):
+        if getattr(tp, "__meta__").encrypted:  # noqa: B009 - typed as a plain type here
+            raise UnsupportedType(
+                f"{tp.__name__} has encrypted fields, which are only supported at the top "
+                "level of an item (encrypt the whole nested field instead)"
+            )
         return model_codec(tp)
     return None
 
@@ -478,7 +519,9 @@ def decode_carefully(meta: ModelMeta, item: Mapping[str, Any]) -> Any:
         try:
             values[info.name] = info.codec.decode(av)
         except ValidationError as exc:
-            raise ValidationError(exc.message, path=f".{info.name}{exc.path or ''}") from None
+            raise type(exc)(exc.message, path=f".{info.name}{exc.path or ''}") from None
+        except DynamORMError:
+            raise
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
             raise ValidationError(
                 f"cannot decode the stored value {str(av)[:40]}", path=f".{info.name}"

@@ -17,6 +17,7 @@ from dynamorm._core.expressions import Condition, Path, UpdateAction, build_expr
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.keys import Key, M, describe, positional_key_error
 from dynamorm._orm.results import Capacity
+from dynamorm._orm.sealed import reading, writing
 from dynamorm._orm.writes import (
     WritePlan,
     capacity_detail,
@@ -58,7 +59,9 @@ class CrudMixin(DBBase):
         (carrying it) and is never overwritten. Stamps ``created_at``/``updated_at``; the
         version is written as the instance's (the field's default for a new instance)."""
         meta, _, _ = resolve(obj)
-        self._send(plan_create(meta, self._table(meta), obj, self.clock(), condition=condition))
+        with writing(self, meta):
+            plan = plan_create(meta, self._table(meta), obj, self.clock(), condition=condition)
+        self._send(plan)
         return obj
 
     def put(self, obj: M, *, condition: Condition | None = None, check_version: bool = True) -> M:
@@ -67,14 +70,15 @@ class CrudMixin(DBBase):
         version must be the instance's (for an instance never loaded or written: no item may
         exist), else ``VersionConflict``; ``check_version=False`` skips that check."""
         meta, _, _ = resolve(obj)
-        plan = plan_put(
-            meta,
-            self._table(meta),
-            obj,
-            self.clock(),
-            condition=condition,
-            check_version=check_version,
-        )
+        with writing(self, meta):
+            plan = plan_put(
+                meta,
+                self._table(meta),
+                obj,
+                self.clock(),
+                condition=condition,
+                check_version=check_version,
+            )
         self._send(plan)
         return obj
 
@@ -120,7 +124,8 @@ class CrudMixin(DBBase):
         item = response.get("Item")
         if item is None:
             raise NotFound(f"{describe(meta, target.item)} not found in table {table}")
-        obj: M = meta.from_item(item)
+        with reading(self, meta, (item,)):
+            obj: M = meta.from_item(item)
         if wanted is not None:
             values = obj.__dict__
             for info in meta.fields.values():
@@ -141,15 +146,16 @@ class CrudMixin(DBBase):
         new instance is. ``updated_at`` is stamped and the version incremented; an instance's
         version is checked unless ``check_version=False``. Key attributes cannot be updated."""
         meta, obj, _ = resolve(target)
-        plan = plan_update(
-            meta,
-            self._table(meta),
-            target,
-            actions,
-            self.clock(),
-            condition=condition,
-            check_version=check_version,
-        )
+        with writing(self, meta, () if obj is None else (obj,)):
+            plan = plan_update(
+                meta,
+                self._table(meta),
+                target,
+                actions,
+                self.clock(),
+                condition=condition,
+                check_version=check_version,
+            )
         response, capacity = self._send(plan)
         if obj is not None:
             result: M = obj
@@ -157,7 +163,8 @@ class CrudMixin(DBBase):
             item = response.get("Attributes")
             if not isinstance(item, dict):
                 raise ProtocolError("UpdateItem answered without the Attributes it was asked for")
-            result = meta.from_item(item)
+            with reading(self, meta, (item,)):
+                result = meta.from_item(item)
             _record(result, capacity)
         return result
 
@@ -166,7 +173,8 @@ class CrudMixin(DBBase):
         ``REMOVE``; undeclared attributes are kept). A never-written instance is created.
         Nothing changed: no request (and no new ``updated_at``/version)."""
         meta, _, _ = resolve(obj)
-        plan = plan_save(meta, self._table(meta), obj, self.clock(), condition=condition)
+        with writing(self, meta, (obj,)):
+            plan = plan_save(meta, self._table(meta), obj, self.clock(), condition=condition)
         if plan is None:
             _record(obj, Capacity())
         else:
@@ -203,9 +211,12 @@ class CrudMixin(DBBase):
         try:
             response = self.client.call(plan.operation, plan.request())
         except ConditionFailed as exc:
-            raise plan.failure(exc.item, exc) from None
+            with reading(self, plan.meta, (exc.item,), best_effort=True):
+                raise plan.failure(exc.item, exc) from None
         capacity = self._account(response, "write", plan.operation)
-        plan.succeeded(response.get("Attributes"))
+        new_item = response.get("Attributes")
+        with reading(self, plan.meta, (new_item,)):
+            plan.succeeded(new_item)
         _record(plan.target, capacity)
         return response, capacity
 
@@ -227,7 +238,7 @@ class CrudMixin(DBBase):
         try:
             response = self.client.call("TransactWriteItems", payload)
         except TransactionCanceled as exc:
-            explained = explain_canceled(exc, [plan])
+            explained = explain_canceled(exc, [plan], self)
             for failure in explained.failures:
                 if failure.error is not None:
                     raise failure.error from explained
@@ -247,6 +258,7 @@ class CrudMixin(DBBase):
             capacity = capacity + self._account(read, "read", "GetItem")
             new_item = read.get("Item")
             response = {**response, "Attributes": new_item}
-        plan.succeeded(new_item)
+        with reading(self, plan.meta, (new_item,)):
+            plan.succeeded(new_item)
         _record(plan.target, capacity)
         return response, capacity

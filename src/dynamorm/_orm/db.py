@@ -23,7 +23,9 @@ from dynamorm._orm.transaction import TransactionMixin
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from dynamorm._core.envelope import KeyProvider
     from dynamorm._features.audit import AuditRecord
+    from dynamorm._features.encryption import DataKeyPolicy
     from dynamorm._io.deadline import LambdaContextLike
     from dynamorm._io.events import Hook
     from dynamorm._orm.model import Model
@@ -65,6 +67,34 @@ def _tuning(page_size: object, parallelism: object) -> tuple[int | None, int]:
     )
 
 
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/:+=,.@-]+$")
+
+
+def _keyring(
+    client: Client, key_arn: object, endpoint_url: str | None, policy: DataKeyPolicy | None
+) -> KeyProvider:
+    """The KMS keyring of a DB (imported only when a DB has a key)."""
+    if not isinstance(key_arn, str) or not _KEY_ARN.match(key_arn):
+        raise ConfigurationError(
+            f"kms_key_arn must be a KMS key or alias ARN (arn:aws:kms:<region>:<account>:"
+            f"key/<id>), got {key_arn!r}"
+        )
+    from dynamorm._features.encryption import KmsKeyring
+    from dynamorm._io.kms import KmsClient, kms_endpoint
+
+    kms = KmsClient(
+        region=key_arn.split(":")[3],
+        endpoint=kms_endpoint(key_arn.split(":")[3], endpoint_url),
+        credentials=client.credentials,
+        transport=client.transport,
+        retry=client.retry,
+        connect_timeout=client.connect_timeout,
+        read_timeout=client.read_timeout,
+    )
+    kms.hooks = client.hooks  # one list: hooks added to the DB see KMS requests too
+    return KmsKeyring(kms, key_arn, policy)
+
+
 class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     """A handle on DynamoDB for one account and region.
 
@@ -79,6 +109,9 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     concurrent batch requests) are the defaults queries, scans and batches use; on Lambda they
     derive from the function's memory (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``), elsewhere they
     are DynamoDB's 1 MB pages and 1.
+    ``kms_key_arn`` enables ``field(encrypted=True)`` fields: data keys come from KMS at
+    ``kms_endpoint_url`` (default ``AWS_ENDPOINT_URL_KMS``, then the key's regional endpoint),
+    reused and cached per ``data_keys`` (a :class:`DataKeyPolicy`); see docs/encryption.md.
     """
 
     _actor: tuple[str, str | None] | None = None
@@ -98,6 +131,9 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         hooks: Iterable[Hook] = (),
         page_size: int | None = None,
         parallelism: int | None = None,
+        kms_key_arn: str | None = None,
+        kms_endpoint_url: str | None = None,
+        data_keys: DataKeyPolicy | None = None,
     ) -> None:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
@@ -147,6 +183,13 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             hooks=hooks,
         )
         self.client.table_prefix = table_prefix
+        self.kms_endpoint_url = kms_endpoint_url
+        self.data_keys = data_keys
+        self.keyring: KeyProvider | None = None
+        if kms_key_arn is not None:
+            self.keyring = _keyring(self.client, kms_key_arn, kms_endpoint_url, data_keys)
+        elif data_keys is not None:
+            raise ConfigurationError("data_keys= applies with kms_key_arn= only")
 
     # --- tables -------------------------------------------------------------------------------
 

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dynamorm._core.fieldcodec import TypeCodec
 from dynamorm._orm.meta import MISSING, FieldInfo, ModelMeta
+from dynamorm._orm.sealed import reading
 
 if TYPE_CHECKING:
+    from dynamorm._orm.base import DBBase
     from dynamorm._orm.model import Model
 
 M = TypeVar("M", bound="Model")
@@ -61,12 +63,15 @@ class DecodedPage(Generic[T]):
         return f"DecodedPage({len(self.items)} items{more})"
 
 
-def decode_page(model: type[M], body: bytes, *, partial: bool = False) -> DecodedPage[M]:
+def decode_page(
+    model: type[M], body: bytes, *, partial: bool = False, db: DBBase | None = None
+) -> DecodedPage[M]:
     """Decode a Query/Scan response body into instances of ``model``.
 
     Uses msgspec for bodies of ``FAST_THRESHOLD`` bytes and more when it is installed (the
     ``fast`` extra), the standard library otherwise; both give identical results. ``partial``
     leaves the fields an item lacks unset (for projected reads) instead of defaulting them.
+    Encrypted fields are decrypted with the data keys ``db`` opens first, one per distinct key.
     """
     meta = model.__meta__
     if len(body) >= FAST_THRESHOLD:
@@ -74,18 +79,22 @@ def decode_page(model: type[M], body: bytes, *, partial: bool = False) -> Decode
         if fast is None:
             fast = meta.fast = _build_fast(meta) or False
         if fast:
-            page: DecodedPage[M] = fast(body, partial)
+            page: DecodedPage[M] = fast(body, partial, db)
             return page
-    return decode_page_python(meta, body, partial=partial)
+    return decode_page_python(meta, body, partial=partial, db=db)
 
 
-def decode_page_python(meta: ModelMeta, body: bytes, *, partial: bool = False) -> DecodedPage[Any]:
+def decode_page_python(
+    meta: ModelMeta, body: bytes, *, partial: bool = False, db: DBBase | None = None
+) -> DecodedPage[Any]:
     """The standard-library path of :func:`decode_page`."""
     import json
 
     data = json.loads(body)
     decode = _partial_decoder(meta) if partial else meta.from_item
-    items = [decode(item) for item in data.get("Items", ())]
+    raw_items = data.get("Items", ())
+    with reading(db, meta, raw_items):
+        items = [decode(item) for item in raw_items]
     count = data.get("Count", len(items))
     return DecodedPage(
         items,
@@ -112,7 +121,9 @@ def _partial_decoder(meta: ModelMeta) -> Callable[[dict[str, Any]], Any]:
     return decode
 
 
-def _build_fast(meta: ModelMeta) -> Callable[[bytes, bool], DecodedPage[Any]] | None:
+def _build_fast(
+    meta: ModelMeta,
+) -> Callable[[bytes, bool, DBBase | None], DecodedPage[Any]] | None:
     try:
         import msgspec
     except ImportError:
@@ -138,16 +149,41 @@ def _build_fast(meta: ModelMeta) -> Callable[[bytes, bool], DecodedPage[Any]] | 
     from_item = meta.from_item
     from_partial = _partial_decoder(meta)
 
-    def decode(body: bytes, partial: bool) -> DecodedPage[Any]:
+    sealed = [
+        (f"f{i}", info.stored) for i, info in enumerate(meta.fields.values()) if info.spec.encrypted
+    ]
+
+    def decode(body: bytes, partial: bool, db: DBBase | None = None) -> DecodedPage[Any]:
         page: Any = page_decoder.decode(body)
         items: list[Any] = []
         append = items.append
         builder, fallback = (build_partial, from_partial) if partial else (build, from_item)
-        for raw in page.Items:
-            try:
-                append(builder(decode_item(raw), raw))
-            except Exception:  # the reference path decodes it, or names the bad field
-                append(fallback(plain_decoder.decode(raw)))
+        if sealed:  # encrypted fields: open the data keys of the whole page first
+            wires: list[Any] = []
+            for raw in page.Items:
+                try:
+                    wires.append(decode_item(raw))
+                except Exception:
+                    wires.append(plain_decoder.decode(raw))
+            views = [
+                w if isinstance(w, dict) else {name: getattr(w, f) for f, name in sealed}
+                for w in wires
+            ]
+            with reading(db, meta, views):
+                for wire, raw in zip(wires, page.Items, strict=True):
+                    if isinstance(wire, dict):
+                        append(fallback(wire))
+                        continue
+                    try:
+                        append(builder(wire, raw))
+                    except Exception:  # the reference path decodes it, or names the bad field
+                        append(fallback(plain_decoder.decode(raw)))
+        else:
+            for raw in page.Items:
+                try:
+                    append(builder(decode_item(raw), raw))
+                except Exception:  # the reference path decodes it, or names the bad field
+                    append(fallback(plain_decoder.decode(raw)))
         count = len(items) if page.Count is None else page.Count
         scanned = count if page.ScannedCount is None else page.ScannedCount
         return DecodedPage(items, page.LastEvaluatedKey, count, scanned, page.ConsumedCapacity)

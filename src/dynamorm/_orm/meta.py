@@ -353,6 +353,8 @@ class ModelMeta:
         self.fast: Any = None
         self.audit: Audit | None = None
         """The model's audit options (``audit=...`` on the class), or None."""
+        self.encrypted: tuple[FieldInfo, ...] = ()
+        """The fields declared ``field(encrypted=True)``."""
         self._decode: Callable[[Mapping[str, AV]], Any]
         self._encode: Callable[[Any, int], Item]
 

@@ -121,7 +121,8 @@ def field(
     ``converter``: custom encode/decode. ``json``: store as compact, key-sorted JSON text.
     ``unique``: no two items of the model may hold the same value (a sentinel item is written
     in the same transaction; a clash raises ``UniqueViolation``; see docs/unique.md).
-    ``encrypted`` is reserved for a feature that is not available yet.
+    ``encrypted``: store the value encrypted (KMS envelope, see docs/encryption.md; not for
+    keys, index keys, role or unique fields).
     """
     if pk and sk:
         raise TypeError("field() takes pk=True or sk=True, not both")
@@ -206,8 +207,11 @@ class Model:
 
     def __repr__(self) -> str:
         values = self.__dict__
+        hidden = {info.name for info in self.__meta__.encrypted}
         shown = ", ".join(
-            f"{name}={values[name]!r}" for name in self.__meta__.fields if name in values
+            f"{name}=<encrypted>" if name in hidden else f"{name}={values[name]!r}"
+            for name in self.__meta__.fields
+            if name in values
         )
         return f"{type(self).__name__}({shown})"
 

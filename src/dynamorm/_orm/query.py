@@ -92,12 +92,15 @@ def _resume_key(meta: ModelMeta, names: list[str]) -> Callable[[Any], Key]:
     return key
 
 
-def _page_decoder(model: type[M], *, partial: bool) -> Callable[[bytes], DecodedPage[M]]:
-    """Raw Query/Scan bodies to pages of ``model`` (``partial``: projected items)."""
+def _page_decoder(
+    db: DBBase, model: type[M], *, partial: bool
+) -> Callable[[bytes], DecodedPage[M]]:
+    """Raw Query/Scan bodies to pages of ``model`` (``partial``: projected items; ``db``
+    opens the data keys of encrypted fields)."""
     from dynamorm._orm.fast_decode import decode_page  # off the import path: first query only
 
     def decode(body: bytes) -> DecodedPage[M]:
-        return decode_page(model, body, partial=partial)
+        return decode_page(model, body, partial=partial, db=db)
 
     return decode
 
@@ -273,6 +276,11 @@ class _Reader(Generic[M]):
         **extra: Any,
     ) -> Plan[M]:
         meta = self._meta_info
+        if meta.encrypted:
+            from dynamorm._orm.sealed import refuse_encrypted
+
+            refuse_encrypted(meta, key, "a key condition")
+            refuse_encrypted(meta, self._filter, "a filter")
         if self._consistent and index is not None and index.kind == "GSI":
             raise ValidationError(
                 f"consistent() is not possible on GSI {index.name!r}: global secondary indexes "
@@ -313,7 +321,7 @@ class _Reader(Generic[M]):
             self._operation,
             payload,
             codec=codec,
-            decode=_page_decoder(self._model, partial=partial),
+            decode=_page_decoder(self._db, self._model, partial=partial),
             resume=_resume_key(meta, key_names),
             filtered=flt is not None,
             counting=counting,

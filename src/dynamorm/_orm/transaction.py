@@ -17,6 +17,7 @@ from dynamorm._orm.base import DBBase
 from dynamorm._orm.keys import Key, M, describe, freeze_key
 from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.results import Capacity
+from dynamorm._orm.sealed import reading, writing
 from dynamorm._orm.writes import (
     WritePlan,
     capacity_detail,
@@ -84,21 +85,24 @@ class Transaction:
     def create(self, obj: Model, *, condition: Condition | None = None) -> None:
         """Add a conditional create (fails the transaction if the item exists)."""
         meta = self._meta(obj)
-        self._add(plan_create(meta, self._table(meta), obj, self._now, condition=condition))
+        with writing(self._db, meta):
+            plan = plan_create(meta, self._table(meta), obj, self._now, condition=condition)
+        self._add(plan)
 
     def put(
         self, obj: Model, *, condition: Condition | None = None, check_version: bool = True
     ) -> None:
         """Add an upsert of the instance's declared fields (as ``db.put``)."""
         meta = self._meta(obj)
-        plan = plan_put(
-            meta,
-            self._table(meta),
-            obj,
-            self._now,
-            condition=condition,
-            check_version=check_version,
-        )
+        with writing(self._db, meta):
+            plan = plan_put(
+                meta,
+                self._table(meta),
+                obj,
+                self._now,
+                condition=condition,
+                check_version=check_version,
+            )
         self._add(plan)
 
     def update(
@@ -111,21 +115,23 @@ class Transaction:
         """Add an update of an existing item (as ``db.update``). DynamoDB returns no values in
         a transaction, so on an instance the attributes the actions wrote become unset."""
         meta = self._meta(target)
-        plan = plan_update(
-            meta,
-            self._table(meta),
-            target,
-            actions,
-            self._now,
-            condition=condition,
-            check_version=check_version,
-        )
+        with writing(self._db, meta, () if isinstance(target, Key) else (target,)):
+            plan = plan_update(
+                meta,
+                self._table(meta),
+                target,
+                actions,
+                self._now,
+                condition=condition,
+                check_version=check_version,
+            )
         self._add(plan)
 
     def save(self, obj: Model, *, condition: Condition | None = None) -> None:
         """Add the instance's changes (as ``db.save``); nothing is added if nothing changed."""
         meta = self._meta(obj)
-        plan = plan_save(meta, self._table(meta), obj, self._now, condition=condition)
+        with writing(self._db, meta, (obj,)):
+            plan = plan_save(meta, self._table(meta), obj, self._now, condition=condition)
         if plan is not None:
             self._add(plan)
 
@@ -241,15 +247,18 @@ class Transaction:
             response = self._db.client.call("TransactWriteItems", payload)
         except TransactionCanceled as exc:
             self._state = "canceled"
-            raise explain_canceled(exc, plans) from None
+            raise explain_canceled(exc, plans, self._db) from None
         self._state = "committed"
         self.consumed = self._db._account(response, "write", "TransactWriteItems")
         for plan in plans:
             plan.succeeded()
 
 
-def explain_canceled(exc: TransactionCanceled, plans: list[WritePlan]) -> TransactionCanceled:
-    """Map the cancellation reasons to the actions (a write's extra actions included)."""
+def explain_canceled(
+    exc: TransactionCanceled, plans: list[WritePlan], db: DBBase | None = None
+) -> TransactionCanceled:
+    """Map the cancellation reasons to the actions (a write's extra actions included); ``db``
+    opens the data keys of encrypted fields in the items returned (when it can)."""
     lines = []
     slots = [(plan, extra) for plan in plans for extra in (None, *plan.extra)]
     for index, ((plan, extra), reason) in enumerate(zip(slots, exc.reasons, strict=False)):
@@ -260,7 +269,11 @@ def explain_canceled(exc: TransactionCanceled, plans: list[WritePlan]) -> Transa
         message = str(reason.get("Message") or "")
         error = None
         if code == "ConditionalCheckFailed":
-            error = plan.failure(item) if extra is None else extra.failure(item)
+            if extra is None:
+                with reading(db, plan.meta, (item,), best_effort=True):
+                    error = plan.failure(item)
+            else:
+                error = extra.failure(item)
         kind = plan.kind if extra is None else f"{plan.kind}: {extra.label}"
         exc.failures.append(
             CanceledAction(
@@ -330,7 +343,11 @@ class TransactionMixin(DBBase):
         out: list[Any] = []
         for (meta, _), result in zip(keys, response.get("Responses", []), strict=True):
             item = result.get("Item")
-            out.append(None if item is None else meta.from_item(item))
+            if item is None:
+                out.append(None)
+                continue
+            with reading(self, meta, (item,)):
+                out.append(meta.from_item(item))
         return ItemList(out, capacity)
 
 

@@ -32,6 +32,7 @@ from dynamorm._core.errors import (
     ConditionFailed,
     ConfigurationError,
     DynamORMError,
+    EncryptionNotConfigured,
     InvalidOperator,
     NotFound,
     ServiceError,
@@ -169,6 +170,10 @@ class WritePlan:
         guard: Condition | None = None,
         actions: list[UpdateAction] | None = None,
     ) -> None:
+        if meta.encrypted:
+            from dynamorm._orm.sealed import refuse_encrypted
+
+            refuse_encrypted(meta, condition, "a write condition")
         self.kind: WriteKind = kind
         self.meta = meta
         self.target = target
@@ -406,6 +411,10 @@ def plan_update(
     assert meta.pk is not None
     _, obj, key_item = resolve(target)
     written = _check_actions(meta, actions, check_version)
+    if meta.encrypted:
+        from dynamorm._orm.sealed import seal_actions
+
+        actions = seal_actions(meta, actions)
     actions = list(actions)
     stamps: dict[str, Any] = {}
     if meta.updated_at is not None and meta.updated_at.stored not in written:
@@ -630,7 +639,11 @@ def _path(info: FieldInfo) -> Path[Any]:
 
 
 def _set(info: FieldInfo, value: Any, av: AV) -> UpdateAction:
-    """``SET attr = :v`` with the value already encoded."""
+    """``SET attr = :v`` with the value already encoded (an encrypted one never shown)."""
+    if info.spec.encrypted:
+        from dynamorm._core.envelope import HIDDEN
+
+        value = HIDDEN
     return UpdateAction("set", _path(info), Value(value, av))
 
 
@@ -700,5 +713,5 @@ def _decode(meta: ModelMeta, item: Item | None) -> Any:
         return None
     try:
         return meta.from_item(item)
-    except ValidationError:
+    except (ValidationError, EncryptionNotConfigured):  # keys not at hand: no decoded copy
         return None

@@ -21,10 +21,11 @@ from dynamorm._core.regions import check_region
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._io.credentials import CredentialsProvider
 from dynamorm._io.transport import Endpoint, Transport
-from dynamorm._orm.db import _PREFIX, DB
+from dynamorm._orm.db import _KEY_ARN, _PREFIX, DB
 from dynamorm._runtime.context import credentials_deadline, mask_partner_id
 
 if TYPE_CHECKING:
+    from dynamorm._features.encryption import DataKeyPolicy
     from dynamorm._runtime.sts import StsClient
 
 ENV_PARTNERS = "DYNAMORM_PARTNERS"
@@ -42,6 +43,7 @@ _SETTINGS = (
     "table_prefix",
     "session_duration",
     "endpoint_url",
+    "kms_key_arn",
 )
 
 
@@ -65,12 +67,15 @@ class PartnerAccount:
     ``role_arn`` is ``arn:aws[-cn|-us-gov]:iam::<12 digits>:role/<name>``; ``external_id`` is
     sent with AssumeRole (never shown in repr or errors); ``region`` defaults to the base DB's;
     ``table_prefix`` is prepended to every logical table name; ``session_duration`` is seconds,
-    900 to 43200; ``endpoint_url`` overrides the partner's DynamoDB endpoint.
+    900 to 43200; ``endpoint_url`` overrides the partner's DynamoDB endpoint. ``kms_key_arn``
+    is the partner's own KMS key for encrypted fields (used with the partner's credentials);
+    without it the partner DB encrypts with the base DB's key and credentials.
     """
 
     __slots__ = (
         "endpoint_url",
         "external_id",
+        "kms_key_arn",
         "region",
         "role_arn",
         "session_duration",
@@ -83,6 +88,7 @@ class PartnerAccount:
     table_prefix: str
     session_duration: int
     endpoint_url: str | None
+    kms_key_arn: str | None
 
     def __init__(
         self,
@@ -93,6 +99,7 @@ class PartnerAccount:
         table_prefix: str = "",
         session_duration: int = 3600,
         endpoint_url: str | None = None,
+        kms_key_arn: str | None = None,
     ) -> None:
         if not isinstance(role_arn, str) or not _ROLE_ARN.fullmatch(role_arn):
             raise ConfigurationError(
@@ -123,6 +130,13 @@ class PartnerAccount:
             )
         if endpoint_url is not None:
             Endpoint(endpoint_url)
+        if kms_key_arn is not None and (
+            not isinstance(kms_key_arn, str) or not _KEY_ARN.match(kms_key_arn)
+        ):
+            raise ConfigurationError(
+                f"invalid kms_key_arn {kms_key_arn!r}: expected "
+                "arn:aws:kms:<region>:<12-digit account>:key/<id> (or alias/<name>)"
+            )
         set_ = object.__setattr__
         set_(self, "role_arn", role_arn)
         set_(self, "external_id", external_id)
@@ -130,6 +144,7 @@ class PartnerAccount:
         set_(self, "table_prefix", table_prefix)
         set_(self, "session_duration", session_duration)
         set_(self, "endpoint_url", endpoint_url)
+        set_(self, "kms_key_arn", kms_key_arn)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PartnerAccount:
@@ -166,7 +181,7 @@ class PartnerAccount:
         return (
             f"PartnerAccount({self.role_arn!r}, external_id={external}, region={self.region!r}, "
             f"table_prefix={self.table_prefix!r}, session_duration={self.session_duration}, "
-            f"endpoint_url={self.endpoint_url!r})"
+            f"endpoint_url={self.endpoint_url!r}, kms_key_arn={self.kms_key_arn!r})"
         )
 
 
@@ -199,6 +214,9 @@ class PartnerDB(DB):
         retry: RetryPolicy,
         timeout: tuple[float, float],
         transport: Transport,
+        kms_key_arn: str | None = None,
+        kms_endpoint_url: str | None = None,
+        data_keys: DataKeyPolicy | None = None,
     ) -> None:
         super().__init__(
             region=region,
@@ -208,6 +226,9 @@ class PartnerDB(DB):
             retry=retry,
             timeout=timeout,
             transport=transport,
+            kms_key_arn=kms_key_arn,
+            kms_endpoint_url=kms_endpoint_url,
+            data_keys=data_keys,
         )
         self.partner_id = partner_id
         self._label = label
@@ -466,9 +487,14 @@ class MultiAccount:
             retry=client.retry,
             timeout=(client.connect_timeout, client.read_timeout),
             transport=client.transport,
+            kms_key_arn=account.kms_key_arn,
+            kms_endpoint_url=base.kms_endpoint_url,
+            data_keys=base.data_keys if account.kms_key_arn else None,
         )
         db._usage.partner = partner_id  # its costs roll up to the base DB, under its id
         db._usage.parent = base._usage
+        if account.kms_key_arn is None:
+            db.keyring = base.keyring  # the platform's key, cache and credentials
         return db
 
     def __repr__(self) -> str:

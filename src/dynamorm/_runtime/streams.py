@@ -20,11 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from dynamorm._core.codec import decode_value
-from dynamorm._core.errors import ConfigurationError, InvalidStreamEvent, ValidationError
+from dynamorm._core.errors import (
+    ConfigurationError,
+    InvalidEncryptedEnvelope,
+    InvalidStreamEvent,
+    ValidationError,
+)
 from dynamorm._orm.meta import ModelMeta
+
+if TYPE_CHECKING:
+    from dynamorm._orm.base import DBBase
 
 M = TypeVar("M")
 Item = dict[str, Any]
@@ -125,7 +133,12 @@ class StreamRecord(Generic[M]):
             value = self._decode(raw)
         except ValidationError as exc:
             where = path + (f" ({exc.path})" if exc.path else "")
-            raise InvalidStreamEvent(f"{where}: {exc.message}", path=path) from None
+            kind = (
+                InvalidEncryptedEnvelope
+                if isinstance(exc, InvalidEncryptedEnvelope)
+                else InvalidStreamEvent
+            )
+            raise kind(f"{where}: {exc.message}", path=path) from None
         self._cache[name] = value
         return value
 
@@ -140,6 +153,7 @@ def stream_records(
     *,
     table_prefix: str = "",
     table: str | None = None,
+    db: DBBase | None = None,
 ) -> list[StreamRecord[M]]:
     """The records of a DynamoDB Streams Lambda event, typed by ``source``.
 
@@ -147,11 +161,15 @@ def stream_records(
     attribute name) or a function from a raw item to an object (single-table designs). Every
     record must come from ``table`` (default: ``table_prefix`` + the model's table; required
     with a function), otherwise :class:`InvalidStreamEvent` is raised, as for a record of any
-    unknown shape.
+    unknown shape. A model with encrypted fields needs ``db`` (a DB with ``kms_key_arn``) to
+    decrypt its images, else reading one raises ``EncryptionNotConfigured``; data keys are
+    opened once per distinct key (and cached), not once per record.
     """
     meta = getattr(source, "__meta__", None)
     if isinstance(source, type) and isinstance(meta, ModelMeta):
         decode: Callable[[Item], M] = meta.from_item
+        if meta.encrypted:
+            decode = _decrypting(meta, db)
         expected = table if table is not None else table_prefix + meta.require_table()
     elif callable(source):
         if table is None:
@@ -169,6 +187,16 @@ def stream_records(
             "not a DynamoDB Streams event: it has no 'Records' list", path="Records"
         )
     return [_record(raw, f"Records[{i}]", meta, decode, expected) for i, raw in enumerate(records)]
+
+
+def _decrypting(meta: ModelMeta, db: DBBase | None) -> Callable[[Item], Any]:
+    from dynamorm._orm.sealed import reading
+
+    def decode(raw: Item) -> Any:
+        with reading(db, meta, (raw,)):
+            return meta.from_item(raw)
+
+    return decode
 
 
 def _record(
