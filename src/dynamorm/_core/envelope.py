@@ -193,17 +193,22 @@ def seal(key: DataKey, stored: str, av: AV) -> AV:
     }
 
 
+_NONCE_TEXT = 16  # base64 characters of a 12-byte nonce
+
+
 def edk_of(av: object) -> str | None:
-    """The ``edk`` of an envelope-shaped value, else None (no validation: see :func:`parts`)."""
-    if isinstance(av, dict):
-        members = av.get("M")
-        if isinstance(members, dict):
-            edk = members.get("edk")
-            if isinstance(edk, dict):
-                value = edk.get("B")
-                if isinstance(value, str) and value:
-                    return value
-    return None
+    """The ``edk`` of a value shaped like a version 1 envelope, else None (a cheap check, so
+    a malformed envelope is reported by :func:`parts` rather than sent to KMS)."""
+    members = av.get("M") if isinstance(av, dict) else None
+    if not isinstance(members, dict) or members.get("v") != {"N": VERSION}:
+        return None
+    edk, nonce, ct = members.get("edk"), members.get("nonce"), members.get("ct")
+    if not (isinstance(edk, dict) and isinstance(nonce, dict) and isinstance(ct, dict)):
+        return None
+    value, nonce_text = edk.get("B"), nonce.get("B")
+    if not isinstance(nonce_text, str) or len(nonce_text) != _NONCE_TEXT:
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 def edks(items: Iterable[Mapping[str, Any] | None], stored: Collection[str]) -> set[str]:
