@@ -485,6 +485,21 @@ def test_encrypted_keys_indexes_and_roles_are_refused() -> None:
             id: Attr[str] = field(pk=True)
             x: Attr[str] = field(encrypted=True, index=GSI("by-x", pk=True))
 
+    with pytest.raises(InvalidModel, match="a unique field cannot be encrypted"):
+
+        class BadUnique(Model, table="bad"):
+            id: Attr[str] = field(pk=True)
+            x: Attr[str] = field(encrypted=True, unique=True)
+
+    with pytest.raises(
+        InvalidModel, match="BadComposite.x: a unique field must be .* not encrypted"
+    ):
+
+        class BadComposite(Model, table="bad", unique=[("y", "x")]):
+            id: Attr[str] = field(pk=True)
+            x: Attr[str] = field(encrypted=True)
+            y: Attr[str] = field(default="")
+
     with pytest.raises(InvalidModel, match="a ttl field cannot be encrypted"):
 
         class BadRole(Model, table="bad"):

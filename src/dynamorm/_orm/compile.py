@@ -102,15 +102,7 @@ def _compile_unique(
     if unique or any(f.spec.unique for f in meta.fields.values()):
         from dynamorm._features.unique import compile_unique  # loaded only by models using it
 
-        compile_unique(meta, unique)
-        for constraint in meta.unique:
-            for info in constraint.fields:
-                if info.spec.encrypted:
-                    raise _fail(
-                        meta,
-                        "a unique field cannot be encrypted (its value would be stored in clear)",
-                        info.name,
-                    )
+        compile_unique(meta, unique)  # refuses encrypted fields (not a scalar codec)
 
 
 def _sealed_attr(info: FieldInfo) -> Attr[Any]:
