@@ -492,7 +492,7 @@ def test_encrypted_keys_indexes_and_roles_are_refused() -> None:
             x: Attr[str] = field(encrypted=True, unique=True)
 
     with pytest.raises(
-        InvalidModel, match="BadComposite.x: a unique field must be .* not encrypted"
+        InvalidModel, match=r"BadComposite\.x: a unique field must be .* not encrypted"
     ):
 
         class BadComposite(Model, table="bad", unique=[("y", "x")]):
