@@ -237,8 +237,11 @@ def reading(
     """Decode ``items`` of ``meta`` with their data keys opened first (one ``Decrypt`` per
     distinct key not cached). ``best_effort``: if the keys cannot be opened, decode without
     them (for error reports, where encrypted values are then left out). Free for a model
-    without encrypted fields."""
-    return _reading(db, meta, items, best_effort) if meta.encrypted else _NOTHING
+    without encrypted fields, and for no items (nothing to decode)."""
+    if not meta.encrypted:
+        return _NOTHING
+    present = [item for item in items if item]
+    return _reading(db, meta, present, best_effort) if present else _NOTHING
 
 
 @contextmanager
