@@ -87,7 +87,7 @@ def main(argv: list[str]) -> None:
     side, calls_text, warmup_text = argv
     calls, warmup = int(calls_text), int(warmup_text)
     encrypted = side == "encrypted"
-    model = EncryptedCard if encrypted else PlainCard
+    model: type[Any] = EncryptedCard if encrypted else PlainCard
     fake = Fake()
     db = make_db(fake, encrypted)
     for i in range(warmup):
