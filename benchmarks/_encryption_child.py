@@ -2,7 +2,7 @@
 
 ``python -m benchmarks._encryption_child SIDE CALLS WARMUP`` (SIDE ``plain`` or ``encrypted``)
 builds a DB on an in-process transport that answers DynamoDB and KMS at once (no network, so
-the library's own CPU is what is timed), then times ``CALLS`` ``db.create`` and ``CALLS``
+the library's own CPU is what is timed; the fake answers with bytes prepared once), then times ``CALLS`` ``db.create`` and ``CALLS``
 ``db.get`` of a ~1 KB item, and counts the KMS calls of 1,000 writes, 1,000 reads and a
 1,000-item scan page on fresh DBs. Prints one JSON line.
 """
@@ -44,6 +44,7 @@ class Fake:
 
     def __init__(self) -> None:
         self.item: dict[str, Any] = {}
+        self.answer = b""
         self.kms: dict[str, int] = {"GenerateDataKey": 0, "Decrypt": 0}
         self.page_items = 0
 
@@ -57,10 +58,12 @@ class Fake:
                 answer["CiphertextBlob"] = EDK
             return Response(200, {}, json.dumps(answer).encode())
         if operation == "PutItem":
-            self.item = json.loads(request.body)["Item"]
+            if not self.item:  # the first item written is the one every GetItem returns
+                self.item = json.loads(request.body)["Item"]
+                self.answer = json.dumps({"Item": self.item}).encode()
             return Response(200, {}, b"{}")
         if operation == "GetItem":
-            return Response(200, {}, json.dumps({"Item": self.item}).encode())
+            return Response(200, {}, self.answer)
         items = [{**self.item, "card_id": {"S": f"c{i}"}} for i in range(self.page_items)]
         return Response(200, {}, json.dumps({"Items": items, "Count": len(items)}).encode())
 

@@ -17,9 +17,8 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Collection, Iterable, Mapping
+from contextvars import ContextVar, Token
 from typing import Any, Protocol
 
 from dynamorm._core.errors import (
@@ -93,14 +92,23 @@ class KeyProvider(Protocol):
 _ACTIVE: ContextVar[KeySet | None] = ContextVar("dynamorm_encryption_keys", default=None)
 
 
-@contextmanager
-def using(keys: KeySet) -> Iterator[KeySet]:
-    """Make ``keys`` the ones encrypted fields encode and decode with, for this block."""
-    token = _ACTIVE.set(keys)
-    try:
-        yield keys
-    finally:
-        _ACTIVE.reset(token)
+class using:
+    """Make ``keys`` the ones encrypted fields encode and decode with, for a ``with`` block."""
+
+    __slots__ = ("_keys", "_token")
+
+    def __init__(self, keys: KeySet) -> None:
+        self._keys = keys
+        self._token: Token[KeySet | None] | None = None
+
+    def __enter__(self) -> KeySet:
+        self._token = _ACTIVE.set(self._keys)
+        return self._keys
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
+            self._token = None
 
 
 class Hidden:
@@ -225,6 +233,29 @@ def edks(items: Iterable[Mapping[str, Any] | None], stored: Collection[str]) -> 
 
 def parts(av: object, where: str) -> tuple[str, bytes, bytes]:
     """``(edk, nonce, ct)`` of a stored envelope; ``InvalidEncryptedEnvelope`` otherwise."""
+
+    try:  # the well-formed case, checked in one pass
+        members = av["M"]  # type: ignore[index]
+        edk = members["edk"]["B"]
+        if (
+            len(av) == 1  # type: ignore[arg-type]
+            and members["v"] == {"N": VERSION}
+            and type(edk) is str
+            and edk
+            and len(members["nonce"]) == 1
+            and len(members["ct"]) == 1
+        ):
+            nonce = binascii.a2b_base64(members["nonce"]["B"], strict_mode=True)
+            ct = binascii.a2b_base64(members["ct"]["B"], strict_mode=True)
+            if len(nonce) == NONCE_BYTES and len(ct) >= TAG_BYTES:
+                return edk, nonce, ct
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        pass
+    return _parts_carefully(av)
+
+
+def _parts_carefully(av: object) -> tuple[str, bytes, bytes]:
+    """:func:`parts` with a precise message for what is wrong."""
 
     def bad(detail: str) -> InvalidEncryptedEnvelope:
         return InvalidEncryptedEnvelope(

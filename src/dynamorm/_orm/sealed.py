@@ -9,8 +9,8 @@ KMS. A DB without ``kms_key_arn`` fails closed with ``EncryptionNotConfigured``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from dynamorm._core._operands import DISPLAY, Renderer, Value, display_path
@@ -221,31 +221,12 @@ _NOTHING: AbstractContextManager[None] = nullcontext()
 
 def writing(
     db: DBBase, meta: ModelMeta, objs: Iterable[Any] = (), *, count: int = 1
-) -> AbstractContextManager[None]:
-    """Encode ``count`` items of ``meta`` (and compare ``objs`` with what they were loaded
-    from) with a data key taken before encoding. Free for a model without encrypted fields."""
-    return _writing(db, meta, objs, count) if meta.encrypted else _NOTHING
-
-
-def reading(
-    db: DBBase | None,
-    meta: ModelMeta,
-    items: Iterable[Mapping[str, Any] | None],
-    *,
-    best_effort: bool = False,
-) -> AbstractContextManager[None]:
-    """Decode ``items`` of ``meta`` with their data keys opened first (one ``Decrypt`` per
-    distinct key not cached). ``best_effort``: if the keys cannot be opened, decode without
-    them (for error reports, where encrypted values are then left out). Free for a model
-    without encrypted fields, and for no items (nothing to decode)."""
+) -> AbstractContextManager[Any]:
+    """The keys to encode ``count`` items of ``meta`` with (and to compare ``objs`` with what
+    they were loaded from): a data key taken before encoding. Use as ``with writing(...):``;
+    free for a model without encrypted fields."""
     if not meta.encrypted:
         return _NOTHING
-    present = [item for item in items if item]
-    return _reading(db, meta, present, best_effort) if present else _NOTHING
-
-
-@contextmanager
-def _writing(db: DBBase, meta: ModelMeta, objs: Iterable[Any], count: int) -> Iterator[None]:
     from dynamorm._core.envelope import KeySet, edks, using
 
     keyring = _keyring(db, meta)
@@ -255,17 +236,25 @@ def _writing(db: DBBase, meta: ModelMeta, objs: Iterable[Any], count: int) -> It
     wanted = edks(loaded, _stored(meta)) - {seal.edk}
     opened = dict(keyring.open_keys(wanted, deadline=deadline)) if wanted else {}
     opened[seal.edk] = seal.aead
-    with using(KeySet(seal, opened)):
-        yield
+    return using(KeySet(seal, opened))
 
 
-@contextmanager
-def _reading(
+def reading(
     db: DBBase | None,
     meta: ModelMeta,
     items: Iterable[Mapping[str, Any] | None],
-    best_effort: bool,
-) -> Iterator[None]:
+    *,
+    best_effort: bool = False,
+) -> AbstractContextManager[Any]:
+    """The keys to decode ``items`` of ``meta`` with: their data keys opened first (one
+    ``Decrypt`` per distinct key not cached). Use as ``with reading(...):``. ``best_effort``:
+    if the keys cannot be opened, decode without them (for error reports, where encrypted
+    values are then left out). Free for a model without encrypted fields, and for no items."""
+    if not meta.encrypted:
+        return _NOTHING
+    present = [item for item in items if item]
+    if not present:
+        return _NOTHING
     from dynamorm._core.envelope import KeySet, edks, using
 
     try:
@@ -276,12 +265,10 @@ def _reading(
                 path=meta.name,
             )
         keyring = _keyring(db, meta)
-        wanted = edks(items, _stored(meta))
+        wanted = edks(present, _stored(meta))
         opened = keyring.open_keys(wanted, deadline=db.client.deadline) if wanted else {}
     except DynamORMError:
         if not best_effort:
             raise
-        yield
-        return
-    with using(KeySet(None, opened)):
-        yield
+        return _NOTHING
+    return using(KeySet(None, opened))
