@@ -2,9 +2,9 @@
 
 ``python -m benchmarks._encryption_child SIDE CALLS WARMUP`` (SIDE ``plain`` or ``encrypted``)
 builds a DB on an in-process transport that answers DynamoDB and KMS at once (no network, so
-the library's own CPU is what is timed; the fake answers with bytes prepared once), then times ``CALLS`` ``db.create`` and ``CALLS``
-``db.get`` of a ~1 KB item, and counts the KMS calls of 1,000 writes, 1,000 reads and a
-1,000-item scan page on fresh DBs. Prints one JSON line.
+the library's own CPU is what is timed; the fake answers with bytes prepared once), then times
+``CALLS`` ``db.create`` and ``CALLS`` ``db.get`` of a ~1 KB item, and counts the KMS calls of
+1,000 writes, 1,000 reads and a 1,000-item scan page on fresh DBs. Prints one JSON line.
 """
 
 from __future__ import annotations

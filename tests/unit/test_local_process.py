@@ -239,6 +239,7 @@ def test_public_names() -> None:
         "LocalEngineFailed",
         "LocalEngineUnavailable",
         "Resolution",
+        "create_kms_key",
         "default_engine",
         "local_dynamodb",
         "resolve",
