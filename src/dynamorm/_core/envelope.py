@@ -56,8 +56,8 @@ class DataKey:
     __slots__ = ("aead", "edk")
 
     def __init__(self, aead: Aead, edk: str) -> None:
-        self.aead = aead
-        self.edk = edk
+        self.aead: Aead = aead
+        self.edk: str = edk
 
     def __repr__(self) -> str:
         return "DataKey(<hidden>)"

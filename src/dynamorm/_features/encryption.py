@@ -70,10 +70,10 @@ class DataKeyPolicy:
                 f"DataKeyPolicy: max_uses is at most 2^32 (the AES-GCM random-nonce limit), "
                 f"got {max_uses}"
             )
-        self.max_age = float(max_age)
-        self.max_uses = max_uses
-        self.cache_size = cache_size
-        self.cache_ttl = float(cache_ttl)
+        self.max_age: float = float(max_age)
+        self.max_uses: int = max_uses
+        self.cache_size: int = cache_size
+        self.cache_ttl: float = float(cache_ttl)
 
     def __repr__(self) -> str:
         return (

@@ -183,8 +183,8 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             hooks=hooks,
         )
         self.client.table_prefix = table_prefix
-        self.kms_endpoint_url = kms_endpoint_url
-        self.data_keys = data_keys
+        self.kms_endpoint_url: str | None = kms_endpoint_url
+        self.data_keys: DataKeyPolicy | None = data_keys
         self.keyring: KeyProvider | None = None
         if kms_key_arn is not None:
             self.keyring = _keyring(self.client, kms_key_arn, kms_endpoint_url, data_keys)
