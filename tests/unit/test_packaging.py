@@ -14,8 +14,15 @@ import dynamorm
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST_NAME = "dynamorm-py"
-EXTRAS = {"aws", "fast", "local", "xray", "otel", "dev"}
-OPTIONAL = ("msgspec", "botocore", "moto", "aws_xray_sdk", "opentelemetry")  # the extras' deps
+EXTRAS = {"aws", "fast", "local", "xray", "otel", "encryption", "dev"}
+OPTIONAL = (
+    "msgspec",
+    "botocore",
+    "moto",
+    "aws_xray_sdk",
+    "opentelemetry",
+    "cryptography",
+)  # extras
 
 
 def run(*argv: str | Path, cwd: Path | None = None) -> str:
