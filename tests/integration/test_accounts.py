@@ -234,7 +234,8 @@ def test_sts_failure_is_typed_and_the_next_call_retries_cleanly(
         assert watch.sts_calls == 2
     creds = acme.client.credentials.get()
     for text in (caplog.text, str(error), repr(error), repr(acme), repr(accounts)):
-        for secret in (creds.secret_access_key, creds.session_token or "", EXTERNAL_ID):
+        token = creds.session_token.reveal() if creds.session_token else ""
+        for secret in (creds.secret_access_key.reveal(), token, EXTERNAL_ID):
             assert secret not in text
     assert "acme" not in caplog.text
     assert mask_partner_id("acme") in caplog.text

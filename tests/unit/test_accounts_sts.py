@@ -154,7 +154,8 @@ def test_request_is_a_form_post_signed_for_sts() -> None:
         "DurationSeconds": ["900"],
     }
     amz_date = request.headers["X-Amz-Date"]
-    assert request.headers["X-Amz-Security-Token"] == BASE_TOKEN
+    assert "X-Amz-Security-Token" not in request.headers  # a Secret, kept apart
+    assert request.secret_headers["X-Amz-Security-Token"].reveal() == BASE_TOKEN
     assert (
         f"Credential=AKIDBASE/{amz_date[:8]}/eu-west-1/sts/aws4_request"
         in (request.headers["Authorization"])

@@ -273,10 +273,11 @@ def _nested(levels: int) -> Any:
     return value
 
 
-def test_nesting_is_limited_to_32_levels() -> None:
-    assert decode_value(encode_value(_nested(32))) == _nested(32)
-    with pytest.raises(ValidationError, match="nested deeper than 32 levels"):
-        encode_value(_nested(33))
+def test_nesting_is_limited_to_31_maps_or_lists() -> None:
+    # DynamoDB Local accepts 31 nested M/L and refuses 32 (tests/integration/test_validation.py)
+    assert decode_value(encode_value(_nested(31))) == _nested(31)
+    with pytest.raises(ValidationError, match="nests more than 31 maps/lists"):
+        encode_value(_nested(32))
 
 
 def test_decode_value_rejects_what_is_not_an_attribute_value() -> None:

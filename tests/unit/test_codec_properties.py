@@ -133,8 +133,8 @@ def test_nesting_depth_is_enforced_exactly(levels: int) -> None:
     value: Any = 1
     for _ in range(levels):
         value = {"k": value}
-    if levels > 32:
-        with pytest.raises(ValidationError, match="nested deeper than 32 levels"):
+    if levels > 31:
+        with pytest.raises(ValidationError, match="nests more than 31 maps/lists"):
             encode_value(value)
     else:
         assert decode_value(encode_value(value)) == value

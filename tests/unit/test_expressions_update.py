@@ -124,11 +124,11 @@ def test_the_path_encoder_encodes_set_add_and_if_not_exists_but_not_increment() 
         (lambda: Path("flag").add(True), "add() works on numbers and sets"),
         (lambda: Path("n").delete(5), "delete() removes elements from a set and needs a "),
         (lambda: Path("x").delete(["a"]), "delete() removes elements from a set"),
-        (lambda: Path("items").append("abc"), "append() needs a list; got 'abc' for items"),
-        (lambda: Path("items").prepend({"a": 1}), "prepend() needs a list; got {'a': 1}"),
-        (lambda: Path("n").increment("1"), "increment() needs a number; got '1' for n"),
-        (lambda: Path("n").increment(True), "increment() needs a number; got True for n"),
-        (lambda: Path("n").decrement(None), "decrement() needs a number; got None for n"),
+        (lambda: Path("items").append("abc"), "append() needs a list; got a str for items"),
+        (lambda: Path("items").prepend({"a": 1}), "prepend() needs a list; got a dict"),
+        (lambda: Path("n").increment("1"), "increment() needs a number; got a str for n"),
+        (lambda: Path("n").increment(True), "increment() needs a number; got a bool for n"),
+        (lambda: Path("n").decrement(None), "decrement() needs a number; got a NoneType for n"),
     ],
 )
 def test_wrong_operand_type(make: Callable[[], UpdateAction], message: str) -> None:
@@ -308,7 +308,7 @@ def test_missing_partition_key() -> None:
         split_key_condition((sk == "a") & (status == "x"), "pk", "sk")
     assert str(info.value) == (
         "a key condition needs the partition key compared with == (e.g. Model.pk == value), "
-        "got Condition(sk = 'a' AND status = 'x')"
+        "got sk = <S> AND status = <S>"
     )
     assert info.value.path == "pk"
 
@@ -333,8 +333,9 @@ def test_bad_partition_key_condition(bad: Condition) -> None:
         split_key_condition(bad & (sk == "x"), "pk", "sk")
     assert str(info.value) == (
         "the partition key 'pk' only supports == against a value in a key condition "
-        f"(joined to the rest with &), got {bad!r}"
+        f"(joined to the rest with &), got {bad.describe()}"
     )
+    assert "'a'" not in str(info.value)  # values are masked to their type
 
 
 @pytest.mark.parametrize(
@@ -356,7 +357,7 @@ def test_bad_sort_key_condition(bad: Condition) -> None:
         split_key_condition((pk == "m1") & bad, "pk", "sk")
     assert str(info.value) == (
         "the sort key 'sk' supports ==, <, <=, >, >=, between() and begins_with() against "
-        f"values in a key condition (joined to the rest with &), got {bad!r}"
+        f"values in a key condition (joined to the rest with &), got {bad.describe()}"
     )
     assert info.value.path == "sk"
 
@@ -365,8 +366,7 @@ def test_two_partition_key_conditions() -> None:
     with pytest.raises(InvalidOperator) as info:
         split_key_condition((pk == "a") & (pk == "b"), "pk", "sk")
     assert str(info.value) == (
-        "more than one condition on the partition key 'pk': "
-        "Condition(pk = 'a') and Condition(pk = 'b')"
+        "more than one condition on the partition key 'pk': pk = <S> and pk = <S>"
     )
 
 
@@ -374,8 +374,8 @@ def test_two_sort_key_conditions() -> None:
     with pytest.raises(InvalidOperator) as info:
         split_key_condition((pk == "a") & (sk > "a") & (sk < "z"), "pk", "sk")
     assert str(info.value) == (
-        "more than one condition on the sort key 'sk' (Condition(sk > 'a') and "
-        "Condition(sk < 'z')); use between(low, high) for a range"
+        "more than one condition on the sort key 'sk' (sk > <S> and sk < <S>); use "
+        "between(low, high) for a range"
     )
 
 

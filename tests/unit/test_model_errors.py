@@ -142,7 +142,7 @@ def test_index_declaration_errors() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: GSI("x"), "GSI name must be a str of 3 to 255 characters"),
+        (lambda: GSI("x"), "GSI name must be a str of 3 to 255 letters"),
         (lambda: GSI("by-x"), r"GSI\('by-x'\) needs exactly one of pk=True or sk=True"),
         (lambda: GSI("by-x", pk=True, projection="SOME"), "projection must be one of ALL"),  # type: ignore[arg-type]
         (lambda: LSI("by-x", include=["a"]), "include=.* goes with projection='INCLUDE'"),
@@ -205,7 +205,7 @@ def test_reserved_names_unknown_options_and_unannotated_fields() -> None:
 
 
 def test_bad_class_keywords_are_rejected() -> None:
-    with pytest.raises(InvalidModel, match="table must be a non-empty str"):
+    with pytest.raises(InvalidModel, match="table must be a str of 1 to 255 letters"):
         type("Bad", (Model,), {}, table="")
     with pytest.raises(InvalidModel, match="naming must be 'as_is' or 'camel', got 'snake'"):
         type("Bad", (Model,), {}, naming="snake")
@@ -272,9 +272,11 @@ def test_key_byte_limits() -> None:
 
 
 def test_numbers_out_of_range_name_the_field() -> None:
-    with pytest.raises(ValidationError, match=r"^Card.limit: number 1E\+126 is out of DynamoDB's"):
+    with pytest.raises(ValidationError, match=r"^Card.limit: a number is out of DynamoDB's range"):
         card(limit=Decimal("1E+126")).to_item()
-    with pytest.raises(ValidationError, match=r"^Card.spent: number .* more than 38 significant"):
+    with pytest.raises(
+        ValidationError, match=r"^Card.spent: a number has more than 38 significant"
+    ):
         card(spent=10**40 + 1).to_item()
     with pytest.raises(ValidationError, match=r"^Card.limit: expected Decimal, got float"):
         card(limit=1.5).to_item()
@@ -288,13 +290,13 @@ def test_nested_errors_carry_the_full_path() -> None:
         card(lines=[[1, "2"]]).to_item()
 
 
-def test_nesting_over_32_levels() -> None:
+def test_nesting_over_31_maps() -> None:
     deep: Any = 1
-    for _ in range(32):
+    for _ in range(31):
         deep = {"k": deep}
     card(meta=deep).to_item()
     deep = {"k": deep}
-    with pytest.raises(ValidationError, match=r"^Card.meta.k.k.* nested deeper than 32 levels"):
+    with pytest.raises(ValidationError, match=r"^Card.meta.k.k.* nests more than 31 maps/lists"):
         card(meta=deep).to_item()
 
 
@@ -304,7 +306,7 @@ def test_items_over_400_kb() -> None:
 
 
 def test_naive_datetimes_name_the_field() -> None:
-    with pytest.raises(ValidationError, match=r"^Card.opened: naive datetime"):
+    with pytest.raises(ValidationError, match=r"^Card.opened: a naive datetime"):
         card(opened=datetime(2024, 1, 1)).to_item()
     assert card(opened=datetime(2024, 1, 1, tzinfo=UTC)).to_item()["opened"]
 
@@ -316,11 +318,13 @@ def test_stored_values_of_the_wrong_type_name_the_field() -> None:
     base = {"holder": {"S": "h"}, "number": {"S": "n"}}
     with pytest.raises(ValidationError, match=r"^Card.spent: expected a stored N value, got S"):
         Card.from_item({**base, "spent": {"S": "12"}})
-    with pytest.raises(ValidationError, match=r"^Card.spent: stored number 1.5 is not an integer"):
+    with pytest.raises(ValidationError, match=r"^Card.spent: the stored number is not an integer"):
         Card.from_item({**base, "spent": {"N": "1.5"}})
     with pytest.raises(ValidationError, match=r"^Card.lines\[0\]\[2\]: expected a stored N value"):
         Card.from_item({**base, "lines": {"L": [{"L": [{"N": "1"}, {"N": "2"}, {"S": "x"}]}]}})
-    with pytest.raises(ValidationError, match=r"^Card.opened: stored timestamp .* has no timezone"):
+    with pytest.raises(
+        ValidationError, match=r"^Card.opened: the stored timestamp has no timezone"
+    ):
         Card.from_item({**base, "opened": {"S": "2024-01-01T00:00:00"}})
 
 

@@ -90,7 +90,8 @@ def test_credentials_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     provider = resolve_credentials(None)
     assert isinstance(provider, EnvironmentProvider)
     creds = provider.get()
-    assert (creds.access_key_id, creds.session_token) == ("AKIAENV", "envtoken")
+    assert creds.session_token is not None
+    assert (creds.access_key_id, creds.session_token.reveal()) == ("AKIAENV", "envtoken")
     assert isinstance(resolve_credentials(("a", "b", "c")), StaticProvider)
     static = StaticProvider(Credentials("a", "b"))
     assert resolve_credentials(static) is static
@@ -120,7 +121,7 @@ def test_botocore_chain_reads_a_profile(tmp_path: Any, monkeypatch: pytest.Monke
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     creds = BotocoreChainProvider("partner").get()
-    assert (creds.access_key_id, creds.secret_access_key) == ("AKIAPROFILE", "psecret")
+    assert (creds.access_key_id, creds.secret_access_key.reveal()) == ("AKIAPROFILE", "psecret")
 
 
 def test_credentials_expiry() -> None:

@@ -329,7 +329,7 @@ def test_cancellation_reasons_are_mapped_to_their_actions_and_items() -> None:
         "exists; create() never overwrites (put() replaces it); action 3 (update): NotFound: "
         "Payment(merchant_id='m1', payment_id='gone') not found; update() changes an "
         "existing item only; action 4 (check): ConditionFailed: Note(note_id='n9'): "
-        "Condition(text = 'x') failed (the item does not exist) [table notes,payments, "
+        "text = <S> failed (the item does not exist) [table notes,payments, "
         "region us-east-1, endpoint http://127.0.0.1:9]"
     )
     assert stale.version == 3  # nothing applied

@@ -194,30 +194,64 @@ def split_key_condition(
             if pk_part is not None:
                 raise InvalidOperator(
                     f"more than one condition on the partition key {partition_key!r}: "
-                    f"{pk_part!r} and {part!r}",
+                    f"{pk_part.describe()} and {part.describe()}",
                     path=partition_key,
                 )
             pk_part = part
         elif sort_key is not None and _is_key_part(part, sort_key, _SORT_KEY_OPS):
             if sk_part is not None:
                 raise InvalidOperator(
-                    f"more than one condition on the sort key {sort_key!r} ({sk_part!r} and "
-                    f"{part!r}); use between(low, high) for a range",
+                    f"more than one condition on the sort key {sort_key!r} "
+                    f"({sk_part.describe()} and {part.describe()}); use between(low, high) for "
+                    "a range",
                     path=sort_key,
                 )
+            if part.op == "BETWEEN":
+                _check_bounds(part, sort_key)
             sk_part = part
         else:
             raise _bad_key_part(part, partition_key, sort_key)
     if pk_part is None:
         raise MissingPrimaryKey(
             f"a key condition needs the partition key compared with == "
-            f"(e.g. Model.{partition_key} == value), got {condition!r}",
+            f"(e.g. Model.{partition_key} == value), got {condition.describe()}",
             path=partition_key,
         )
     key = pk_part if sk_part is None else Condition("AND", (pk_part, sk_part))
     if not rest:
         return key, None
     return key, rest[0] if len(rest) == 1 else Condition("AND", tuple(rest))
+
+
+def _check_bounds(part: Condition, sort_key: str) -> None:
+    """DynamoDB refuses ``BETWEEN low AND high`` on a key when low > high (or types differ)."""
+    low, high = (operand.av for operand in part.args[1:])
+    ((low_tag, low_raw),) = low.items()
+    ((high_tag, high_raw),) = high.items()
+    if low_tag != high_tag:
+        raise ValidationError(
+            f"between() on the sort key {sort_key!r} needs bounds of one type, got "
+            f"{low_tag} and {high_tag}",
+            path=sort_key,
+        )
+    if low_tag == "N":
+        from decimal import Decimal
+
+        ordered = Decimal(low_raw) <= Decimal(high_raw)
+    elif low_tag == "B":
+        from base64 import b64decode
+
+        ordered = b64decode(low_raw) <= b64decode(high_raw)
+    elif low_tag == "S":
+        ordered = low_raw.encode() <= high_raw.encode()  # DynamoDB orders S by UTF-8 bytes
+    else:
+        ordered = True
+    if not ordered:
+        raise ValidationError(
+            f"between() on the sort key {sort_key!r} has its lower bound above its upper "
+            "bound; DynamoDB refuses that (swap the bounds)",
+            path=sort_key,
+        )
 
 
 def _is_key_part(part: Condition, name: str, ops: Iterable[str]) -> bool:
@@ -234,11 +268,11 @@ def _bad_key_part(part: Condition, partition_key: str, sort_key: str | None) -> 
     if partition_key in part.attribute_names():
         return InvalidOperator(
             f"the partition key {partition_key!r} only supports == against a value in a key "
-            f"condition (joined to the rest with &), got {part!r}",
+            f"condition (joined to the rest with &), got {part.describe()}",
             path=partition_key,
         )
     return InvalidOperator(
         f"the sort key {sort_key!r} supports ==, <, <=, >, >=, between() and begins_with() "
-        f"against values in a key condition (joined to the rest with &), got {part!r}",
+        f"against values in a key condition (joined to the rest with &), got {part.describe()}",
         path=sort_key,
     )

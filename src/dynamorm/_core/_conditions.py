@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic
 
 from dynamorm._core._operands import (
     DISPLAY,
+    MASKED,
     Element,
     Encoder,
     Renderer,
@@ -20,6 +21,7 @@ from dynamorm._core._operands import (
     encode,
 )
 from dynamorm._core._update import UpdateAction
+from dynamorm._core.codec import utf8_text
 from dynamorm._core.errors import InvalidOperator, ValidationError
 
 if TYPE_CHECKING:  # a default of Any, so an unannotated Path("x") is a Path[Any] (PEP 696)
@@ -67,6 +69,11 @@ class Path(Generic[T]):
     def __init__(self, name: str, *, encoder: Encoder | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise ValidationError(f"an attribute name must be a non-empty str, got {name!r}")
+        if not name.isascii():
+            try:
+                utf8_text(name)
+            except ValidationError as exc:
+                raise ValidationError(f"attribute name {exc.message}") from None
         self._elements: tuple[Element, ...] = (name,)
         self._encoder = encoder
 
@@ -92,6 +99,13 @@ class Path(Generic[T]):
                 f"a path step must be a non-empty map key or a list index >= 0, got {key!r}",
                 path=display_path(self._elements),
             )
+        if isinstance(key, str) and not key.isascii():
+            try:
+                utf8_text(key)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"map key {exc.message}", path=display_path(self._elements)
+                ) from None
         child: Path[Any] = Path.__new__(Path)
         child._elements = (*self._elements, key)
         child._encoder = None
@@ -376,6 +390,11 @@ class Condition:
 
     def __repr__(self) -> str:
         return f"Condition({self.render(DISPLAY)})"
+
+    def describe(self) -> str:
+        """The expression with real names and values masked to their type (``amount > <N>``),
+        for error messages."""
+        return self.render(MASKED)
 
 
 def _combine(op: str, left: Condition, right: Any) -> Condition:

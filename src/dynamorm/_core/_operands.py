@@ -97,3 +97,14 @@ class _Display:
 
 
 DISPLAY: Renderer = _Display()
+
+
+class _Masked(_Display):
+    """Readable names, values shown by their DynamoDB type only (``<N>``): for error messages,
+    which never echo item values."""
+
+    def render_value(self, value: Value) -> str:
+        return "<" + "/".join(value.av) + ">"
+
+
+MASKED: Renderer = _Masked()

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from dynamorm._core._operands import DISPLAY, Renderer, Value, display_path, is_prefix
+from dynamorm._core.codec import MAX_DEPTH, MAX_ITEM_BYTES, TOO_DEEP, nesting, value_size
 from dynamorm._core.errors import InvalidOperator, ValidationError
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ class UpdateAction:
             (av_type, payload), *_ = operand.av.items()
             if av_type not in types or (av_type in _SETS and not payload):
                 raise InvalidOperator(
-                    f"{hint}; got {operand.value!r} for {display_path(path.elements)}",
+                    f"{hint}; got a {type(operand.value).__name__} for "
+                    f"{display_path(path.elements)}",
                     path=display_path(path.elements),
                 )
 
@@ -122,6 +124,7 @@ def render_update(actions: Iterable[UpdateAction], renderer: Renderer) -> str:
                 f"expected an update action such as Model.attr.set(value), got {action!r}"
             )
     _check_overlaps(actions)
+    _check_sizes(actions)
     clauses: dict[str, list[UpdateAction]] = {}
     for action in actions:
         clauses.setdefault(action.clause, []).append(action)
@@ -129,6 +132,31 @@ def render_update(actions: Iterable[UpdateAction], renderer: Renderer) -> str:
         f"{clause} {', '.join(a.render(renderer) for a in clauses[clause])}"
         for clause in _CLAUSES
         if clause in clauses
+    )
+
+
+def _check_sizes(actions: list[UpdateAction]) -> None:
+    """Values that cannot fit in one 400 KB item, alone or together, or that nest too deep below
+    their path, are refused before sending."""
+    sizes: list[tuple[int, UpdateAction]] = []
+    for action in actions:
+        operand = action.operand
+        if isinstance(operand, Value) and action.kind != "delete":
+            sizes.append((value_size(operand.av), action))
+            inside = len(action.path.elements) - 1  # a value written below the top level
+            if inside and inside + nesting(operand.av) > MAX_DEPTH:
+                shown = display_path(action.path.elements)
+                raise ValidationError(f"{shown}: {TOO_DEEP}", path=shown)
+    total = sum(size for size, _ in sizes)
+    if total <= MAX_ITEM_BYTES:
+        return
+    size, biggest = max(sizes, key=lambda pair: pair[0])
+    shown = display_path(biggest.path.elements)
+    alone = "" if size > MAX_ITEM_BYTES else f" (the update's values total {total} bytes)"
+    raise ValidationError(
+        f"{shown}: the value written is {size} bytes{alone}; it cannot fit in DynamoDB's "
+        f"{MAX_ITEM_BYTES}-byte item limit",
+        path=shown,
     )
 
 

@@ -9,7 +9,7 @@ Rules kept everywhere:
   significant digits and magnitudes outside 1E-130 .. 9.99E+125 are rejected, never rounded;
 * datetimes must be timezone-aware; they are stored in UTC as RFC 3339 with fixed-width
   microseconds (``2024-05-01T12:00:00.000000Z``) so stored strings sort in time order;
-* an empty set is never sent (DynamoDB rejects it); nesting is limited to 32 levels.
+* an empty set is never sent (DynamoDB rejects it); at most 31 maps/lists nest (32 levels).
 """
 
 from __future__ import annotations
@@ -26,13 +26,49 @@ from dynamorm._core.errors import ValidationError
 MAX_ITEM_BYTES = 400 * 1024
 MAX_PARTITION_KEY_BYTES = 2048
 MAX_SORT_KEY_BYTES = 1024
-MAX_DEPTH = 32
+MAX_DEPTH = 31
+"""Maps/lists one attribute value may nest. AWS documents "up to 32 levels" counting the
+innermost value; DynamoDB (Local, measured) accepts 31 nested M/L and refuses 32, even empty."""
 MAX_DIGITS = 38
 
 _TOO_BIG = 10**126
+_NOT_A_NUMBER = "the stored text is not a DynamoDB number"
+TOO_DEEP = (
+    f"value nests more than {MAX_DEPTH} maps/lists (DynamoDB's limit of 32 levels, the "
+    "innermost value included)"
+)
 _NULL: dict[str, Any] = {"NULL": True}
 
 AttributeValue = dict[str, Any]
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def utf8_text(text: str) -> str:
+    """``text`` itself when it is valid UTF-8 (DynamoDB's encoding); a lone surrogate is a
+    ``ValidationError`` naming its index, never a raw ``UnicodeEncodeError`` later."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"string holds a lone surrogate at index {exc.start} (not valid UTF-8)"
+        ) from None
+    return text
+
+
+def map_key(key: object) -> str:
+    """A map key as DynamoDB accepts it: a non-empty, valid UTF-8 str."""
+    if type(key) is not str:
+        raise ValidationError(f"map keys must be str, not {type(key).__name__}")
+    if not key:
+        raise ValidationError("map keys cannot be empty (DynamoDB rejects an empty key)")
+    try:
+        return utf8_text(key)
+    except ValidationError as exc:
+        raise ValidationError(f"map key {exc.message}") from None
 
 
 # --- numbers ------------------------------------------------------------------------------
@@ -45,7 +81,7 @@ def encode_int(value: int) -> str:
         if len(text) <= MAX_DIGITS or len(text.lstrip("-").rstrip("0")) <= MAX_DIGITS:
             return text
         raise ValidationError(
-            f"number {text} has more than {MAX_DIGITS} significant digits (DynamoDB's limit)"
+            f"a number has more than {MAX_DIGITS} significant digits (DynamoDB's limit)"
         )
     raise ValidationError("number is out of DynamoDB's range (magnitude must be below 1E+126)")
 
@@ -53,7 +89,7 @@ def encode_int(value: int) -> str:
 def encode_decimal(value: Decimal) -> str:
     """Render a Decimal as a DynamoDB number without rounding it."""
     if not value.is_finite():
-        raise ValidationError(f"{value} is not a valid DynamoDB number (NaN and Infinity are not)")
+        raise ValidationError("NaN and Infinity are not valid DynamoDB numbers")
     if not value:
         return "0"
     digits = value.as_tuple().digits
@@ -62,20 +98,19 @@ def encode_decimal(value: Decimal) -> str:
         significant -= 1
     if significant > MAX_DIGITS:
         raise ValidationError(
-            f"number {value} has more than {MAX_DIGITS} significant digits (DynamoDB's limit)"
+            f"a number has more than {MAX_DIGITS} significant digits ({significant}; DynamoDB's "
+            "limit)"
         )
     exponent = value.adjusted()
     if exponent > 125 or exponent < -130:
-        raise ValidationError(
-            f"number {value} is out of DynamoDB's range (magnitude 1E-130 .. 9.99E+125)"
-        )
+        raise ValidationError("a number is out of DynamoDB's range (magnitude 1E-130 .. 9.99E+125)")
     return str(value)
 
 
 def encode_float(value: float) -> str:
     """Render a float by its shortest exact repr (no binary noise such as 0.1000000000000000055)."""
     if not isfinite(value):
-        raise ValidationError(f"{value} is not a valid DynamoDB number (NaN and Infinity are not)")
+        raise ValidationError("NaN and Infinity are not valid DynamoDB numbers")
     return encode_decimal(Decimal(repr(value)))
 
 
@@ -86,7 +121,7 @@ def decode_number(text: str) -> int | Decimal:
     except ValueError:
         value = Decimal(text)
         if not value.is_finite():
-            raise ValidationError(f"{text!r} is not a DynamoDB number") from None
+            raise ValidationError(_NOT_A_NUMBER) from None
         return value
 
 
@@ -99,10 +134,10 @@ def decode_int(text: str) -> int:
     try:
         value = Decimal(text)
     except ArithmeticError:
-        raise ValidationError(f"{text!r} is not a DynamoDB number") from None
+        raise ValidationError(_NOT_A_NUMBER) from None
     if value.is_finite() and value == value.to_integral_value():
         return int(value)
-    raise ValidationError(f"stored number {text} is not an integer")
+    raise ValidationError("the stored number is not an integer")
 
 
 def decode_decimal(text: str) -> Decimal:
@@ -110,9 +145,9 @@ def decode_decimal(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except ArithmeticError:
-        raise ValidationError(f"{text!r} is not a DynamoDB number") from None
+        raise ValidationError(_NOT_A_NUMBER) from None
     if not value.is_finite():
-        raise ValidationError(f"{text!r} is not a DynamoDB number")
+        raise ValidationError(_NOT_A_NUMBER)
     return value
 
 
@@ -123,7 +158,7 @@ def decode_float(text: str) -> float:
     except ValidationError:
         raise
     except (TypeError, ValueError):
-        raise ValidationError(f"{text!r} is not a DynamoDB number") from None
+        raise ValidationError(_NOT_A_NUMBER) from None
 
 
 # --- time and binary ----------------------------------------------------------------------
@@ -133,15 +168,14 @@ def encode_datetime(value: datetime) -> str:
     """UTC RFC 3339 with fixed-width microseconds; naive datetimes are rejected."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(
-            f"naive datetime {value.isoformat()} is ambiguous; use a timezone-aware datetime "
-            "(e.g. datetime.now(UTC))"
+            "a naive datetime is ambiguous; use a timezone-aware datetime (e.g. datetime.now(UTC))"
         )
     if value.tzinfo is UTC:
         return value.isoformat(timespec="microseconds")[:-6] + "Z"
     try:
         utc = value.astimezone(UTC)
     except OverflowError:
-        raise ValidationError(f"datetime {value.isoformat()} is out of range in UTC") from None
+        raise ValidationError("the datetime is out of range in UTC") from None
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
@@ -150,18 +184,16 @@ def decode_datetime(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        raise ValidationError(f"{text!r} is not an RFC 3339 timestamp") from None
+        raise ValidationError("the stored text is not an RFC 3339 timestamp") from None
     if value.tzinfo is None:
-        raise ValidationError(f"stored timestamp {text!r} has no timezone")
+        raise ValidationError("the stored timestamp has no timezone")
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def encode_epoch(value: datetime) -> str:
     """A datetime as whole epoch seconds (DynamoDB TTL format); sub-second parts are dropped."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(
-            f"naive datetime {value.isoformat()} is ambiguous; use a timezone-aware datetime"
-        )
+        raise ValidationError("a naive datetime is ambiguous; use a timezone-aware datetime")
     seconds = value.timestamp()
     return str(int(seconds // 1))
 
@@ -171,7 +203,7 @@ def decode_epoch(text: str) -> datetime:
     try:
         return datetime.fromtimestamp(decode_int(text), UTC)
     except (OverflowError, OSError, ValueError):
-        raise ValidationError(f"stored epoch seconds {text} are out of range") from None
+        raise ValidationError("the stored epoch seconds are out of range") from None
 
 
 def encode_date(value: date) -> str:
@@ -184,7 +216,7 @@ def decode_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except (TypeError, ValueError):
-        raise ValidationError(f"{text!r} is not an ISO 8601 date") from None
+        raise ValidationError("the stored text is not an ISO 8601 date") from None
 
 
 def encode_bytes(value: bytes | bytearray | memoryview) -> str:
@@ -197,7 +229,7 @@ def decode_bytes(text: str) -> bytes:
     try:
         return a2b_base64(text, strict_mode=True)
     except (TypeError, ValueError):
-        raise ValidationError(f"{text[:20]!r} is not valid base64 binary") from None
+        raise ValidationError("the stored binary is not valid base64") from None
 
 
 # --- generic values -----------------------------------------------------------------------
@@ -212,7 +244,7 @@ def encode_value(value: object, _depth: int = 0) -> AttributeValue:
     """
     kind = type(value)
     if kind is str:
-        return {"S": value}
+        return {"S": value if value.isascii() else utf8_text(value)}  # type: ignore[attr-defined,arg-type]
     if kind is int:
         return {"N": encode_int(value)}  # type: ignore[arg-type]
     if kind is bool:
@@ -228,14 +260,12 @@ def encode_value(value: object, _depth: int = 0) -> AttributeValue:
 
 def _encode_container(value: Any, depth: int) -> AttributeValue:
     if depth >= MAX_DEPTH:
-        raise ValidationError(f"value is nested deeper than {MAX_DEPTH} levels (DynamoDB's limit)")
+        raise ValidationError(TOO_DEEP)
     if isinstance(value, dict):
         out: dict[str, AttributeValue] = {}
         for key, item in value.items():
-            if type(key) is not str:
-                raise ValidationError(f"map keys must be str, not {type(key).__name__}")
             try:
-                out[key] = encode_value(item, depth + 1)
+                out[map_key(key)] = encode_value(item, depth + 1)
             except ValidationError as exc:
                 raise _nested(exc, f".{key}") from None
         return {"M": out}
@@ -259,7 +289,7 @@ def _encode_other(value: Any, depth: int) -> AttributeValue:
     if enum is not None and isinstance(value, enum.Enum):
         return encode_value(value.value, depth)
     if isinstance(value, str):
-        return {"S": str(value)}
+        return {"S": utf8_text(str(value))}
     if isinstance(value, int):
         return {"N": encode_int(int(value))}
     if isinstance(value, float):
@@ -277,8 +307,10 @@ def _encode_other(value: Any, depth: int) -> AttributeValue:
     if isinstance(value, set | frozenset):
         return encode_set(value)
     hook = getattr(value, "__dynamorm_value__", None)
-    if hook is not None:
-        encoded: AttributeValue = hook()
+    if hook is not None:  # a model instance: a map one level down (a cycle ends at the limit)
+        if depth >= MAX_DEPTH:
+            raise ValidationError(TOO_DEEP)
+        encoded: AttributeValue = hook(depth)
         return encoded
     uuid = sys.modules.get("uuid")
     if uuid is not None and isinstance(value, uuid.UUID):
@@ -302,7 +334,7 @@ def encode_set(value: set[Any] | frozenset[Any]) -> AttributeValue:
         raise ValidationError("an empty set cannot be stored (DynamoDB rejects empty sets)")
     kinds = {type(v) for v in value}
     if kinds == {str}:
-        return {"SS": list(value)}
+        return {"SS": [utf8_text(v) for v in value]}
     if kinds <= {int, Decimal}:
         return {"NS": [encode_int(v) if type(v) is int else encode_decimal(v) for v in value]}
     if kinds <= {bytes, bytearray}:
@@ -318,7 +350,7 @@ def decode_value(av: AttributeValue) -> Any:
     try:
         ((tag, raw),) = av.items()
     except (AttributeError, ValueError):
-        raise ValidationError(f"not an AttributeValue: {av!r:.60}") from None
+        raise ValidationError(f"not an AttributeValue (a {type(av).__name__})") from None
     if tag == "S":
         return raw
     if tag == "N":
@@ -350,6 +382,17 @@ def av_type(av: object) -> str:
 
 
 # --- limits ---------------------------------------------------------------------------------
+
+
+def nesting(av: AttributeValue) -> int:
+    """How many maps/lists ``av`` nests (0 for a scalar or a set)."""
+    inner = av.get("M")
+    if inner is not None:
+        return 1 + max((nesting(v) for v in inner.values()), default=0)
+    inner = av.get("L")
+    if inner is not None:
+        return 1 + max((nesting(v) for v in inner), default=0)
+    return 0
 
 
 def value_size(av: AttributeValue) -> int:

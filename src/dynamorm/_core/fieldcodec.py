@@ -130,9 +130,9 @@ def _scalar(
 
 def _check_str(value: Any) -> str:
     if type(value) is str:
-        return value
+        return value if value.isascii() else c.utf8_text(value)
     if isinstance(value, str):
-        return str.__str__(value)
+        return c.utf8_text(str.__str__(value))
     raise _wrong_type("str", value)
 
 
@@ -232,7 +232,7 @@ def _uuid_codec(uuid_type: type) -> TypeCodec:
         try:
             return uuid_type(raw)
         except (TypeError, ValueError):
-            raise ValidationError(f"{raw[:40]!r} is not a UUID") from None
+            raise ValidationError("the stored text is not a UUID") from None
 
     return _scalar("uuid", "S", check, convert)
 
@@ -264,7 +264,7 @@ def _enum_codec(enum_type: Any) -> TypeCodec:
         try:
             return enum_type(parse(raw))
         except ValueError:
-            raise ValidationError(f"{raw!r} is not a {enum_type.__name__} value") from None
+            raise ValidationError(f"the stored value is not a {enum_type.__name__} value") from None
 
     codec = _scalar("enum", tag, check, convert)
     codec.target = enum_type
@@ -290,7 +290,7 @@ def _literal_codec(options: tuple[Any, ...]) -> TypeCodec:
         value = raw if tag == "S" else c.decode_int(raw)
         if value in allowed:
             return value
-        raise ValidationError(f"stored value {raw!r} is not one of {shown}")
+        raise ValidationError(f"the stored value is not one of {shown}")
 
     codec = _scalar("literal", tag, check, convert)
     codec.target = options
@@ -302,9 +302,7 @@ def _literal_codec(options: tuple[Any, ...]) -> TypeCodec:
 
 def _container_depth(depth: int) -> None:
     if depth >= c.MAX_DEPTH:
-        raise ValidationError(
-            f"value is nested deeper than {c.MAX_DEPTH} levels (DynamoDB's limit)"
-        )
+        raise ValidationError(c.TOO_DEEP)
 
 
 def _list_codec(elem: TypeCodec) -> TypeCodec:
@@ -340,10 +338,8 @@ def _dict_codec(elem: TypeCodec) -> TypeCodec:
         _container_depth(depth)
         out = {}
         for key, item in value.items():
-            if type(key) is not str:
-                raise ValidationError(f"map keys must be str, not {type(key).__name__}")
             try:
-                out[key] = enc(item, depth + 1)
+                out[c.map_key(key)] = enc(item, depth + 1)
             except ValidationError as exc:
                 raise _at(f".{key}", exc) from None
         return {"M": out}
@@ -427,8 +423,10 @@ def json_codec() -> TypeCodec:
 
     def check(value: Any) -> str:
         try:
-            return dumps(value)
-        except (TypeError, ValueError) as exc:
+            return c.utf8_text(dumps(value))
+        except ValidationError:
+            raise
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(f"value is not JSON-serializable: {exc}") from None
 
     def convert(raw: str) -> Any:
@@ -447,7 +445,9 @@ def custom_codec(converter: Converter) -> TypeCodec:
     def encode(value: Any, depth: int) -> AV:
         av = to_av(value)
         if not isinstance(av, dict) or len(av) != 1:
-            raise ValidationError(f"converter returned {av!r:.60}, not an AttributeValue")
+            raise ValidationError(
+                f"the converter returned a {type(av).__name__}, not an AttributeValue"
+            )
         return av
 
     codec = TypeCodec("custom", encode, from_av, target=converter)

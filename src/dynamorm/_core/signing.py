@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import overload
+
+from dynamorm._core.secret import Secret, reveal
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _UNRESERVED = "-_.~"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
-_key_cache: dict[tuple[str, str, str, str], bytes] = {}
+_key_cache: dict[tuple[Secret, str, str, str], bytes] = {}
 
 
-def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
+def signing_key(secret_key: str | Secret, date: str, region: str, service: str) -> bytes:
     """Derive (and cache) the SigV4 signing key for one day, region and service."""
-    cache_key = (secret_key, date, region, service)
+    cache_key = (Secret(secret_key), date, region, service)
     key = _key_cache.get(cache_key)
     if key is None:
-        k = hmac.digest(("AWS4" + secret_key).encode(), date.encode(), "sha256")
+        k = hmac.digest(("AWS4" + cache_key[0].reveal()).encode(), date.encode(), "sha256")
         k = hmac.digest(k, region.encode(), "sha256")
         k = hmac.digest(k, service.encode(), "sha256")
         key = hmac.digest(k, b"aws4_request", "sha256")
@@ -64,6 +67,43 @@ def _fold(value: str) -> str:
     return " ".join(value.split())
 
 
+def _canonical_request(
+    method: str,
+    path: str,
+    query: str,
+    pairs: tuple[tuple[str, str | Secret], ...],
+    body: bytes,
+) -> tuple[str, str]:
+    """(SignedHeaders, hex SHA-256 of the canonical request). Secret header values are
+    revealed only in this frame, and an error here is re-raised without it (or its locals)."""
+    try:
+        merged: dict[str, list[str]] = {}
+        for name, value in pairs:
+            merged.setdefault(name.lower(), []).append(_fold(reveal(value)))
+        names = sorted(merged)
+        signed_headers = ";".join(names)
+        payload_hash = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+        digest = hashlib.sha256(
+            "\n".join(
+                (
+                    method,
+                    _canonical_path(path),
+                    _canonical_query(query),
+                    "".join(f"{n}:{','.join(merged[n])}\n" for n in names),
+                    signed_headers,
+                    payload_hash,
+                )
+            ).encode()
+        ).hexdigest()
+    except Exception as exc:  # replaced below, outside this handler
+        failure = TypeError(f"cannot sign the request: {type(exc).__name__}")
+    else:
+        return signed_headers, digest
+    merged.clear()
+    raise failure  # raised outside the handler: no chained frame still holds a revealed secret
+
+
+@overload
 def sign(
     method: str,
     path: str,
@@ -72,12 +112,41 @@ def sign(
     body: bytes,
     *,
     access_key: str,
-    secret_key: str,
+    secret_key: str | Secret,
     session_token: str | None,
     region: str,
     service: str,
     amz_date: str,
-) -> dict[str, str]:
+) -> dict[str, str]: ...
+@overload
+def sign(
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    access_key: str,
+    secret_key: str | Secret,
+    session_token: Secret | None,
+    region: str,
+    service: str,
+    amz_date: str,
+) -> dict[str, str | Secret]: ...
+def sign(
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    access_key: str,
+    secret_key: str | Secret,
+    session_token: str | Secret | None,
+    region: str,
+    service: str,
+    amz_date: str,
+) -> dict[str, str] | dict[str, str | Secret]:
     """Return the headers that sign this request: ``Authorization``, ``X-Amz-Date`` and, with a
     session token, ``X-Amz-Security-Token``.
 
@@ -85,34 +154,21 @@ def sign(
     header given is signed, except that a given ``Authorization``, ``X-Amz-Date`` (and, with a
     session token, ``X-Amz-Security-Token``) is replaced, so a retry can re-sign the headers it
     sent. ``amz_date`` is the request time as ``YYYYMMDDTHHMMSSZ``.
+
+    A :class:`Secret` session token comes back as that Secret (revealed only when the request
+    bytes are written), a plain one as given.
     """
-    added = {"X-Amz-Date": amz_date}
+    added: dict[str, str | Secret] = {"X-Amz-Date": amz_date}
     if session_token:
         added["X-Amz-Security-Token"] = session_token
     replaced = {"authorization", *(name.lower() for name in added)}
     given = [(name, value) for name, value in headers.items() if name.lower() not in replaced]
-    merged: dict[str, list[str]] = {}
-    for name, value in (*given, *added.items()):
-        merged.setdefault(name.lower(), []).append(_fold(value))
-    names = sorted(merged)
-    signed_headers = ";".join(names)
-    canonical_headers = "".join(f"{n}:{','.join(merged[n])}\n" for n in names)
-    payload_hash = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
-    canonical_request = "\n".join(
-        (
-            method,
-            _canonical_path(path),
-            _canonical_query(query),
-            canonical_headers,
-            signed_headers,
-            payload_hash,
-        )
+    signed_headers, request_hash = _canonical_request(
+        method, path, query, (*given, *added.items()), body
     )
     date = amz_date[:8]
     scope = f"{date}/{region}/{service}/aws4_request"
-    string_to_sign = "\n".join(
-        (_ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest())
-    )
+    string_to_sign = "\n".join((_ALGORITHM, amz_date, scope, request_hash))
     signature = hmac.new(
         signing_key(secret_key, date, region, service), string_to_sign.encode(), hashlib.sha256
     ).hexdigest()

@@ -23,6 +23,7 @@ from dynamorm._core.protocol import (
     response_body,
 )
 from dynamorm._core.retry import RetryPolicy
+from dynamorm._core.secret import Secret
 from dynamorm._core.signing import sign
 from dynamorm._io.credentials import CREDENTIALS_DEADLINE, Credentials, CredentialsProvider
 from dynamorm._io.events import Hook, RequestEvent, capacity_of, raw_capacity_of, tables_of
@@ -65,28 +66,38 @@ def send_signed(
     """SigV4-sign a ``POST /`` and send it; (connect, read) timeouts are clamped to the time
     left; ``clock_offset`` (seconds) corrects the signing time for a skewed local clock. The one
     place that signs and sends, for DynamoDB and for STS."""
-    headers.update(
-        sign(
-            "POST",
-            "/",
-            "",
-            headers,
-            body,
-            access_key=creds.access_key_id,
-            secret_key=creds.secret_access_key,
-            session_token=creds.session_token,
-            region=region,
-            service=service,
-            amz_date=_amz_date(clock_offset),
-        )
-    )
+    secrets: dict[str, Secret] = {}
+    for name, value in sign(
+        "POST",
+        "/",
+        "",
+        headers,
+        body,
+        access_key=creds.access_key_id,
+        secret_key=creds.secret_access_key,
+        session_token=creds.session_token,
+        region=region,
+        service=service,
+        amz_date=_amz_date(clock_offset),
+    ).items():
+        if isinstance(value, Secret):
+            secrets[name] = value  # the session token: masked in every frame and repr
+        else:
+            headers[name] = value
     headers["user-agent"] = user_agent
     connect_timeout, read_timeout = timeouts
     if remaining is not None:
         connect_timeout = min(connect_timeout, remaining)
         read_timeout = min(read_timeout, remaining)
     return transport(
-        Request(endpoint, headers, body, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        Request(
+            endpoint,
+            headers,
+            body,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            secret_headers=secrets,
+        )
     )
 
 

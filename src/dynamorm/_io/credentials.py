@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from typing import Any, Protocol, runtime_checkable
 
 from dynamorm._core.errors import ConfigurationError, CredentialsError
+from dynamorm._core.secret import Secret
 
 CREDENTIALS_DEADLINE: ContextVar[float | None] = ContextVar(
     "dynamorm_credentials_deadline", default=None
@@ -22,27 +23,31 @@ sets it around ``provider.get()`` from the request's deadline; providers that ca
 
 
 class Credentials:
-    """An access key, its secret and an optional session token with its expiry (epoch seconds)."""
+    """An access key, its secret and an optional session token with its expiry (epoch seconds).
+
+    The secret and the token are held as :class:`~dynamorm._core.secret.Secret` (masked in
+    every repr, so in crash reports too); ``.reveal()`` gives their text.
+    """
 
     __slots__ = ("access_key_id", "expiration", "secret_access_key", "session_token")
 
     def __init__(
         self,
         access_key_id: str,
-        secret_access_key: str,
-        session_token: str | None = None,
+        secret_access_key: str | Secret,
+        session_token: str | Secret | None = None,
         *,
         expiration: float | None = None,
     ) -> None:
         if not isinstance(access_key_id, str) or not access_key_id:
             raise ConfigurationError("credentials need a non-empty access key id")
-        if not isinstance(secret_access_key, str) or not secret_access_key:
+        if not isinstance(secret_access_key, str | Secret) or not secret_access_key:
             raise ConfigurationError("credentials need a non-empty secret access key")
-        if session_token is not None and not isinstance(session_token, str):
+        if session_token is not None and not isinstance(session_token, str | Secret):
             raise ConfigurationError("the session token must be a string")
         self.access_key_id: str = access_key_id
-        self.secret_access_key: str = secret_access_key
-        self.session_token: str | None = session_token or None
+        self.secret_access_key: Secret = Secret(secret_access_key)
+        self.session_token: Secret | None = Secret.wrap(session_token)
         self.expiration: float | None = expiration
 
     def expires_within(self, seconds: float) -> bool:
@@ -103,14 +108,18 @@ class EnvironmentProvider:
         """The credentials from the environment (read once, until invalidated)."""
         creds = self._credentials
         if creds is None:
-            env = os.environ
-            key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-            if not key or not secret:
+            # No local ever holds the environment or a secret's text (crash reports show locals).
+            if not self.available():
                 raise CredentialsError(
                     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set"
                 )
-            token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN")
-            creds = self._credentials = Credentials(key, secret, token)
+            creds = self._credentials = Credentials(
+                os.environ["AWS_ACCESS_KEY_ID"],
+                Secret(os.environ["AWS_SECRET_ACCESS_KEY"]),
+                Secret.wrap(
+                    os.environ.get("AWS_SESSION_TOKEN") or os.environ.get("AWS_SECURITY_TOKEN")
+                ),
+            )
         return creds
 
     def invalidate(self) -> None:
@@ -167,18 +176,14 @@ class BotocoreChainProvider:
                     "AWS_SECRET_ACCESS_KEY, or configure a profile"
                 )
         try:
-            frozen = self._source.get_frozen_credentials()
+            creds = _frozen(self._source)
         except Exception as exc:
-            raise CredentialsError(
+            failure = CredentialsError(
                 f"refreshing credentials from the AWS chain failed: {type(exc).__name__}"
-            ) from None
-        expiry = getattr(self._source, "_expiry_time", None)
-        return Credentials(
-            frozen.access_key,
-            frozen.secret_key,
-            frozen.token,
-            expiration=expiry.timestamp() if expiry is not None else None,
-        )
+            )
+        else:
+            return creds
+        raise failure  # outside the handler: no chained frame holds botocore's plain secrets
 
     def invalidate(self) -> None:
         """Forget the cached credentials; the next get() asks the chain again."""
@@ -188,6 +193,18 @@ class BotocoreChainProvider:
 
     def __repr__(self) -> str:
         return f"BotocoreChainProvider(profile={self._profile!r})"
+
+
+def _frozen(source: Any) -> Credentials:
+    """botocore's current credentials, with the secret and token wrapped at once."""
+    frozen = source.get_frozen_credentials()
+    access_key = frozen.access_key
+    secret, token = Secret(frozen.secret_key), Secret.wrap(frozen.token)
+    del frozen  # a tuple of plain text: never left in a frame that might raise
+    expiry = getattr(source, "_expiry_time", None)
+    return Credentials(
+        access_key, secret, token, expiration=expiry.timestamp() if expiry is not None else None
+    )
 
 
 def resolve_credentials(value: object) -> CredentialsProvider:

@@ -27,6 +27,8 @@ from dynamorm._core.errors import (
 if TYPE_CHECKING:
     import ssl
 
+    from dynamorm._core.secret import Secret
+
 
 class Endpoint:
     """A parsed ``http(s)://host[:port]`` endpoint."""
@@ -67,9 +69,22 @@ class Endpoint:
 
 
 class Request:
-    """One HTTP request. ``read_timeout`` may be clamped by the caller to a deadline."""
+    """One HTTP request. ``read_timeout`` may be clamped by the caller to a deadline.
 
-    __slots__ = ("body", "connect_timeout", "endpoint", "headers", "method", "path", "read_timeout")
+    ``secret_headers`` (the session token) are sent after ``headers``; their values are
+    :class:`~dynamorm._core.secret.Secret` and are revealed only by :func:`request_head`.
+    """
+
+    __slots__ = (
+        "body",
+        "connect_timeout",
+        "endpoint",
+        "headers",
+        "method",
+        "path",
+        "read_timeout",
+        "secret_headers",
+    )
 
     def __init__(
         self,
@@ -81,14 +96,29 @@ class Request:
         path: str = "/",
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
+        secret_headers: dict[str, Secret] | None = None,
     ) -> None:
         self.endpoint: Endpoint = endpoint
         self.headers: dict[str, str] = headers
+        self.secret_headers: dict[str, Secret] = secret_headers or {}
         self.body: bytes = body
         self.method: str = method
         self.path: str = path
         self.connect_timeout: float = connect_timeout
         self.read_timeout: float = read_timeout
+
+    def __repr__(self) -> str:
+        return f"Request({self.method} {self.endpoint.url}{self.path}, {len(self.body)} bytes)"
+
+
+def request_head(request: Request) -> bytes:
+    """The request line and headers as sent; the one place secret header values are revealed
+    (pass the result straight on: a local holding it would show in a crash report)."""
+    head = [f"{request.method} {request.path} HTTP/1.1\r\n"]
+    head.extend(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    head.extend(f"{k}: {v.reveal()}\r\n" for k, v in request.secret_headers.items())
+    head.append(f"content-length: {len(request.body)}\r\n\r\n")
+    return "".join(head).encode()
 
 
 class Response:
@@ -319,12 +349,9 @@ class HTTPTransport:
     def _exchange(self, conn: _Connection, request: Request) -> Response:
         ep = request.endpoint
         url = ep.url
-        head = [f"{request.method} {request.path} HTTP/1.1\r\n"]
-        head.extend(f"{k}: {v}\r\n" for k, v in request.headers.items())
-        head.append(f"content-length: {len(request.body)}\r\n\r\n")
         conn.sock.settimeout(request.read_timeout)
         try:
-            conn.sock.sendall("".join(head).encode() + request.body)
+            conn.sock.sendall(request_head(request) + request.body)
         except TimeoutError:
             raise ReadTimeout(f"sending to {url} timed out", endpoint=url) from None
         except OSError:

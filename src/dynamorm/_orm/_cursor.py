@@ -10,7 +10,8 @@ cursor is refused. Without one the cursor is still opaque and bound, but not tam
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dynamorm._core.errors import InvalidCursor
@@ -21,6 +22,7 @@ State = dict[int, Key | None]
 
 _VERSION = 1
 _KEY_TYPES = frozenset({"S", "N", "B"})
+_SEGMENT = re.compile(r"0|[1-9][0-9]{0,6}", re.ASCII)
 
 
 def _b64encode(data: bytes) -> str:
@@ -42,21 +44,28 @@ def _b64decode(text: str) -> bytes:
 class CursorCodec:
     """Encodes and checks the cursors of one query shape."""
 
-    __slots__ = ("binding", "key_names", "secret", "segments")
+    __slots__ = ("binding", "fixed", "key_names", "key_types", "secret", "segments")
 
     def __init__(
         self,
         binding: Iterable[str],
         *,
-        key_names: Iterable[str],
+        key_names: Iterable[str] | Mapping[str, str],
         segments: int,
         secret: bytes | None,
+        fixed: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
+        """``key_names`` maps each key attribute to its type (``S``/``N``/``B``) when known;
+        ``fixed`` holds the values a key must have (a query's partition key)."""
         import hashlib
 
-        digest = hashlib.sha256("\x1f".join(binding).encode()).digest()[:12]
+        digest = hashlib.sha256("\x1f".join(binding).encode("utf-8", "replace")).digest()[:12]
         self.binding = _b64encode(digest)
+        self.key_types: dict[str, str] | None = (
+            dict(key_names) if isinstance(key_names, Mapping) else None
+        )
         self.key_names = frozenset(key_names)
+        self.fixed = dict(fixed or {})
         self.segments = segments
         self.secret = secret
 
@@ -111,25 +120,46 @@ class CursorCodec:
             raise InvalidCursor("malformed cursor (no position)")
         state: State = {}
         for name, key in raw.items():
-            if not (isinstance(name, str) and name.isdigit() and int(name) < self.segments):
+            # ASCII digits in canonical form only: str.isdigit() accepts "²", which int() refuses
+            if not (isinstance(name, str) and _SEGMENT.fullmatch(name)):
+                raise InvalidCursor("malformed cursor (bad segment)")
+            segment = int(name)
+            if segment >= self.segments:
                 raise InvalidCursor("malformed cursor (bad segment)")
             if key is not None and not self._is_key(key):
                 raise InvalidCursor("cursor does not hold a key of this table or index")
-            state[int(name)] = key
+            if key is not None and not all(_same(key[n], av) for n, av in self.fixed.items()):
+                raise InvalidCursor("cursor holds a key of another partition than this query reads")
+            state[segment] = key
         return state
 
     def _is_key(self, key: object) -> bool:
-        return (
-            isinstance(key, dict)
-            and key.keys() == self.key_names
-            and all(
-                isinstance(av, dict)
-                and len(av) == 1
-                and next(iter(av)) in _KEY_TYPES
-                and isinstance(next(iter(av.values())), str)
-                for av in key.values()
-            )
-        )
+        if not isinstance(key, dict) or key.keys() != self.key_names:
+            return False
+        types = self.key_types
+        for name, av in key.items():
+            if not isinstance(av, dict) or len(av) != 1:
+                return False
+            ((tag, raw),) = av.items()
+            if tag not in _KEY_TYPES or not isinstance(raw, str) or not raw:
+                return False
+            if types is not None and types.get(name, tag) != tag:
+                return False
+        return True
+
+
+def _same(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Two key values are one (numbers by value: ``1`` and ``1.0`` are the same key)."""
+    if stored.keys() != wanted.keys():
+        return False
+    if "N" in stored:
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            return Decimal(stored["N"]) == Decimal(wanted["N"])
+        except InvalidOperation:
+            return False
+    return stored == wanted
 
 
 def _mac(secret: bytes, body: bytes) -> bytes:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
-from dynamorm._core.errors import ConfigurationError
+from dynamorm._core.errors import ConfigurationError, InvalidModel
 from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.results import Capacity, Usage
 from dynamorm._orm.writes import utc_now
@@ -42,8 +42,16 @@ class DBBase:
         self._usage = Usage()
 
     def table_name(self, logical: str) -> str:
-        """The physical table name for a logical one (the prefix applied)."""
-        return self.table_prefix + logical
+        """The physical table name for a logical one (the prefix applied); DynamoDB's naming
+        rule (3 to 255 of ``[A-Za-z0-9_.-]``) is checked, the characters at model creation."""
+        name = self.table_prefix + logical
+        if not 3 <= len(name) <= 255:
+            raise InvalidModel(
+                f"table name {name[:80]!r} must be 3 to 255 characters long (DynamoDB's naming "
+                f"rule), got {len(name)}",
+                path=logical,
+            )
+        return name
 
     def _meta(self, model: object) -> ModelMeta:
         """The metadata of a model class or instance; a clear error for anything else."""

@@ -8,6 +8,8 @@ item encoder. Warm calls never introspect.
 
 from __future__ import annotations
 
+import keyword
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, get_args, get_origin
@@ -35,6 +37,11 @@ from dynamorm._orm.meta import (
 )
 
 _RESERVED = frozenset({"self", "to_item", "from_item"})
+_TABLE = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
+MAX_ATTRIBUTE_NAME_BYTES = 65535
+"""DynamoDB: attribute names are at least one character and less than 64 KB."""
+MAX_KEY_NAME_CHARS = 255
+"""DynamoDB: key attribute names (table and index keys, LSI projected names): 1-255 chars."""
 _STAMPED_ROLES = ("version", "created_at", "updated_at")
 _DECODE_EXPR = {
     "str": "{v}['S']",
@@ -63,8 +70,14 @@ def compile_model(
     parent = inherited[-1] if inherited else None
     if table is None and parent is not None:
         table = parent.table
-    if table is not None and (not isinstance(table, str) or not table):
-        raise InvalidModel(f"{cls.__name__}: table must be a non-empty str, got {table!r}")
+    if table is not None and (
+        not isinstance(table, str) or not 1 <= len(table) <= 255 or not _TABLE.fullmatch(table)
+    ):
+        raise InvalidModel(
+            f"{cls.__name__}: table must be a str of 1 to 255 letters, digits, '_', '-' or '.' "
+            f"(DynamoDB's naming rule), got {table!r}",
+            path=cls.__name__,
+        )
     if naming is None:
         naming = parent.naming if parent is not None else "as_is"
     if naming not in ("as_is", "camel"):
@@ -182,9 +195,45 @@ def _camel(name: str) -> str:
     return name[: len(name) - len(core)] + head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
-def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec) -> FieldInfo:
+def _check_name(meta: ModelMeta, name: object) -> str:
+    """A field name is a Python identifier that is no keyword and no dunder, unchanged by NFKC
+    (the generated ``__init__`` takes it as a parameter name; nothing else is ever exec'd)."""
+    shown = repr(name)[:60]
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise InvalidModel(
+            f"{meta.name}: field name {shown} is not a Python identifier (or is a keyword)",
+            path=meta.name,
+        )
+    if not name.isascii():
+        import unicodedata
+
+        if unicodedata.normalize("NFKC", name) != name:
+            raise InvalidModel(
+                f"{meta.name}: field name {shown} changes under NFKC normalization; use its "
+                "normalized spelling",
+                path=meta.name,
+            )
+    if name.startswith("__") and name.endswith("__"):
+        raise _fail(meta, "dunder names cannot be fields", name)
     if name in _RESERVED or name.startswith("_dm_"):
         raise _fail(meta, "this name is reserved by the library; use name= to store it", name)
+    return name
+
+
+def _check_stored(meta: ModelMeta, name: str, stored: object) -> str:
+    if not isinstance(stored, str) or not stored:
+        raise _fail(meta, f"the stored name must be a non-empty str, got {stored!r:.60}", name)
+    try:
+        size = len(stored.encode())
+    except UnicodeEncodeError:
+        raise _fail(meta, "the stored name is not valid UTF-8 (a lone surrogate)", name) from None
+    if size > MAX_ATTRIBUTE_NAME_BYTES:
+        raise _fail(meta, f"the stored name is {size} bytes; DynamoDB allows under 64 KB", name)
+    return stored
+
+
+def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec) -> FieldInfo:
+    _check_name(meta, name)
     if spec.encrypted:
         _check_encrypted(meta, name, spec)
     if len(spec.roles) > 1:
@@ -193,7 +242,10 @@ def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec)
         raise _fail(meta, "give default or default_factory, not both", name)
     if isinstance(spec.default, list | dict | set):
         raise _fail(meta, "mutable default; use default_factory (e.g. default_factory=list)", name)
-    stored = spec.name or (_camel(name) if meta.naming == "camel" else name)
+    stored = spec.name if spec.name is not None else name
+    if spec.name is None and meta.naming == "camel":
+        stored = _camel(name)
+    _check_stored(meta, name, stored)
     info = FieldInfo(meta.name, name, stored, annotation, spec)
     try:
         info.codec = _codec(info, annotation, spec)
@@ -215,6 +267,9 @@ def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec)
         )
     if spec.omit_empty and (spec.key or info.codec.empty is None):
         raise _fail(meta, f"omit_empty does not apply to a {info.codec.kind} field", name)
+    if spec.key is not None and len(stored) > MAX_KEY_NAME_CHARS:
+        raise _fail(meta, f"a key attribute name has at most {MAX_KEY_NAME_CHARS} characters", name)
+    _check_default(meta, info)
     _defaults(info)
     return info
 
@@ -232,6 +287,21 @@ def _check_encrypted(meta: ModelMeta, name: str, spec: FieldSpec) -> None:
         raise _fail(
             meta, "a unique field cannot be encrypted (its value would be stored in clear)", name
         )
+
+
+def _check_default(meta: ModelMeta, info: FieldInfo) -> None:
+    """A ``default=`` must be a value the field can store (checked once, at class creation)."""
+    value = info.default
+    if value is MISSING or (value is None and info.codec.optional):
+        return
+    if info.codec.kind == "model" and value.__class__ is meta.model:
+        return
+    try:
+        info.codec.encode(value, 1)
+    except ValidationError as exc:
+        where = exc.path or ""
+        message = f"default{where} does not fit the field: {exc.message}"
+        raise _fail(meta, message, info.name) from None
 
 
 def _codec(info: FieldInfo, annotation: Any, spec: FieldSpec) -> TypeCodec:
@@ -390,6 +460,16 @@ def _index_info(meta: ModelMeta, name: str, entry: dict[str, Any]) -> IndexInfo:
         if target is None:
             raise _fail(meta, f"index {name!r} includes unknown field {attribute!r}")
         include.append(target.stored)
+    long = [f for f in (pk, sk) if f is not None and len(f.stored) > MAX_KEY_NAME_CHARS]
+    if entry["kind"] == "LSI":
+        long += [meta.fields[a] for a in names if len(meta.fields[a].stored) > MAX_KEY_NAME_CHARS]
+    if long:
+        raise _fail(
+            meta,
+            f"index {name!r}: its key (and LSI projected) attribute names have at most "
+            f"{MAX_KEY_NAME_CHARS} characters",
+            long[0].name,
+        )
     return IndexInfo(
         name, entry["kind"], pk=pk, sk=sk, projection=projection, include=tuple(include)
     )
@@ -405,11 +485,14 @@ def _exec(source: str, namespace: dict[str, Any], name: str) -> Callable[..., An
 
 
 def _generate_init(meta: ModelMeta) -> Callable[..., None]:
+    # Parameter names are the field names, checked by _check_name (identifiers, not keywords,
+    # not dunders, NFKC-stable); every other caller-given text is a namespace constant.
     ns: dict[str, Any] = {"_dm_MISSING": MISSING}
     params: list[str] = []
     lines: list[str] = []
     for i, info in enumerate(meta.fields.values()):
         name = info.name
+        ns[f"_dm_k{i}"] = name
         if info.default is not MISSING:
             ns[f"_dm_d{i}"] = info.default
             value = f"_dm_d{i}"
@@ -429,7 +512,7 @@ def _generate_init(meta: ModelMeta) -> Callable[..., None]:
                 params.append(name)
                 value = name
         if value:
-            lines.append(f"    _dm_d[{name!r}] = {value}")
+            lines.append(f"    _dm_d[_dm_k{i}] = {value}")
     signature = f"self, *, {', '.join(params)}" if params else "self"
     source = "\n".join(
         [
@@ -466,14 +549,16 @@ def _generate_decode(meta: ModelMeta) -> Callable[[Mapping[str, Any]], Any]:
         expr = template.format(v="_dm_v")
         if info.codec.optional:
             expr = f"None if 'NULL' in _dm_v else {expr}"
+        ns[f"_dm_s{i}"] = info.stored
+        ns[f"_dm_k{i}"] = info.name
         lines += [
-            f"        _dm_v = _dm_item.get({info.stored!r})",
+            f"        _dm_v = _dm_item.get(_dm_s{i})",
             "        if _dm_v is not None:",
-            f"            _dm_d[{info.name!r}] = {expr}",
+            f"            _dm_d[_dm_k{i}] = {expr}",
         ]
         missing = _missing_expr(info, ns, i)
         if missing is not None:
-            lines += ["        else:", f"            _dm_d[{info.name!r}] = {missing}"]
+            lines += ["        else:", f"            _dm_d[_dm_k{i}] = {missing}"]
     lines += [
         "        pass",
         "    except Exception:",
@@ -516,10 +601,14 @@ def decode_carefully(meta: ModelMeta, item: Mapping[str, Any]) -> Any:
             raise
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
             raise ValidationError(
-                f"cannot decode the stored value {str(av)[:40]}", path=f".{info.name}"
+                f"cannot decode the stored {_av_tag(av)} value", path=f".{info.name}"
             ) from None
     obj._dm_src = item
     return obj
+
+
+def _av_tag(av: object) -> str:
+    return str(next(iter(av))) if isinstance(av, dict) and len(av) == 1 else type(av).__name__
 
 
 def _generate_encode(meta: ModelMeta) -> Callable[[Any, int], dict[str, Any]]:
@@ -543,10 +632,12 @@ def _generate_encode(meta: ModelMeta) -> Callable[[Any, int], dict[str, Any]]:
         stamped = info.role in _STAMPED_ROLES
         value = f"_dm_e{i}(_dm_v, _dm_depth)"
         if info.codec.kind == "str":
-            value = f"{{'S': _dm_v}} if type(_dm_v) is str else {value}"
+            value = f"{{'S': _dm_v}} if type(_dm_v) is str and _dm_v.isascii() else {value}"
+        ns[f"_dm_s{i}"] = info.stored
+        ns[f"_dm_k{i}"] = info.name
         lines += [
             f"        _dm_i = {i}",
-            f"        _dm_v = _dm_d.get({info.name!r}, _dm_MISSING)",
+            f"        _dm_v = _dm_d.get(_dm_k{i}, _dm_MISSING)",
             "        if _dm_v is _dm_MISSING:",
             "            pass"
             if stamped or info.codec.optional
@@ -554,9 +645,9 @@ def _generate_encode(meta: ModelMeta) -> Callable[[Any, int], dict[str, Any]]:
             "        elif _dm_v is None:",
             "            pass" if info.codec.optional else "            raise _dm_none(_dm_i)",
         ]
-        if info.omit_empty or info.codec.kind == "set":
-            lines += ["        elif not _dm_v:", "            pass"]
-        lines += ["        else:", f"            _dm_item[{info.stored!r}] = {value}"]
+        if info.omit_empty or info.codec.kind == "set":  # omitted, once its type is checked
+            lines += ["        elif not _dm_v:", f"            _dm_e{i}(_dm_v, 1)"]
+        lines += ["        else:", f"            _dm_item[_dm_s{i}] = {value}"]
     lines += [
         "        pass",
         "    except ValidationError as exc:",

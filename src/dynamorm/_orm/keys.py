@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar
 
 from dynamorm._core.errors import ConfigurationError
@@ -40,7 +41,7 @@ class Key(Generic[M]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Key):
             return NotImplemented
-        return self.model is other.model and self.item == other.item
+        return self.model is other.model and freeze_key(self.item) == freeze_key(other.item)
 
     def __hash__(self) -> int:
         return hash((self.model, freeze_key(self.item)))
@@ -69,8 +70,14 @@ def positional_key_error(call: str, model: object, args: tuple[Any, ...]) -> Typ
 
 
 def freeze_key(item: Item) -> tuple[tuple[str, str, Any], ...]:
-    """A hashable form of an encoded key (each attribute is a single S, N or B value)."""
-    return tuple(sorted((name, *next(iter(av.items()))) for name, av in item.items()))
+    """A hashable form of an encoded key (each attribute is a single S, N or B value); numbers
+    compare by value, as DynamoDB compares them (``1`` and ``1.0`` are one item)."""
+    out = []
+    for name, av in item.items():
+        ((tag, raw),) = av.items()
+        out.append((name, tag, Decimal(raw) if tag == "N" else raw))
+    out.sort(key=lambda part: part[0])
+    return tuple(out)
 
 
 def describe(meta: ModelMeta, key_item: Item) -> str:

@@ -14,6 +14,7 @@ The rest of the library reads models only through :class:`ModelMeta` (``Model.__
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
@@ -39,6 +40,7 @@ Role = Literal["version", "created_at", "updated_at", "ttl"]
 Naming = Literal["as_is", "camel"]
 
 _PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
+_INDEX_NAME = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
 
 
 class _Missing:
@@ -59,8 +61,11 @@ SENTINEL_ATTR: Final = "_dm_unique"
 
 
 def _index_args(kind: str, name: object, projection: object, include: Sequence[str]) -> None:
-    if not isinstance(name, str) or not 3 <= len(name) <= 255:
-        raise InvalidModel(f"{kind} name must be a str of 3 to 255 characters, got {name!r}")
+    if not isinstance(name, str) or not 3 <= len(name) <= 255 or not _INDEX_NAME.fullmatch(name):
+        raise InvalidModel(
+            f"{kind} name must be a str of 3 to 255 letters, digits, '_', '-' or '.', "
+            f"got {name!r:.80}"
+        )
     if projection not in _PROJECTIONS:
         raise InvalidModel(
             f"{kind}({name!r}): projection must be one of {', '.join(_PROJECTIONS)}, "
@@ -390,6 +395,11 @@ class ModelMeta:
             self.__dict__["_index_keys"] = cached
         return cached
 
+    def check_index_key(self, info: FieldInfo, index: str, av: AV) -> None:
+        """An index key value DynamoDB would refuse on a write (empty, or over 2,048 bytes as
+        a partition key / 1,024 bytes as a sort key) is a ``ValidationError`` naming it."""
+        _check_key(info, av, index=index, sort=self.indexes[index].sk is info)
+
     def require_table(self) -> str:
         """The logical table name; raises ``InvalidModel`` for models without ``table=``."""
         if self.table is None:
@@ -415,7 +425,7 @@ class ModelMeta:
         for info, index in self.index_keys:
             av = item.get(info.stored)
             if av is not None:
-                _check_key(info, av, index=index)
+                self.check_index_key(info, index, av)
         extras = self.extras(obj)
         if extras:
             item = {**extras, **item}
@@ -522,12 +532,26 @@ class ModelMeta:
                 raise ValidationError(
                     f"{info.where}: is None but the field is not optional", path=info.where
                 )
-            if value is None or (not value and (info.omit_empty or info.codec.kind == "set")):
+            omitted = not value and (info.omit_empty or info.codec.kind == "set")
+            if omitted:
+                try:  # an empty value of the wrong type is an error, not a removal
+                    info.codec.encode(value, 1)
+                except ValidationError as exc:
+                    raise _named(exc, info.where) from None
+            if value is None or omitted:
                 if info.stored in loaded:
                     removes.append(info.stored)
             else:
-                sets[info.stored] = info.encode(value)
+                sets[info.stored] = av = info.encode(value)
+                if info.indexes:
+                    self.check_index_value(info, av)
         return sets, removes
+
+    def check_index_value(self, info: FieldInfo, av: AV) -> None:
+        """Check ``av`` written to ``info`` against every index that has ``info`` as a key."""
+        for other, index in self.index_keys:
+            if other is info:
+                self.check_index_key(info, index, av)
 
     def mark_saved(self, obj: Any, item: dict[str, AV]) -> None:
         """Record ``item`` as what is now stored for ``obj`` (after a successful write)."""
@@ -544,7 +568,9 @@ def _same(info: FieldInfo, av: AV | None, value: Any) -> bool:
         return False
 
 
-def _check_key(info: FieldInfo, av: AV | None, *, index: str | None = None) -> None:
+def _check_key(
+    info: FieldInfo, av: AV | None, *, index: str | None = None, sort: bool | None = None
+) -> None:
     if av is None:
         raise MissingPrimaryKey(
             f"{info.where} is part of the primary key and is not set", path=info.where
@@ -566,10 +592,13 @@ def _check_key(info: FieldInfo, av: AV | None, *, index: str | None = None) -> N
         raise MissingPrimaryKey(
             f"{info.where} is a key attribute and cannot be empty", path=info.where
         )
-    limit = MAX_SORT_KEY_BYTES if info.key == "sk" else MAX_PARTITION_KEY_BYTES
+    if sort is None:
+        sort = info.key == "sk"
+    limit = MAX_SORT_KEY_BYTES if sort else MAX_PARTITION_KEY_BYTES
     if size > limit:
-        kind = "sort" if info.key == "sk" else "partition"
+        kind = "sort" if sort else "partition"
+        of = "" if index is None else f" of index {index!r}"
         raise ValidationError(
-            f"{info.where} is {size} bytes, over DynamoDB's {limit}-byte {kind} key limit",
+            f"{info.where} is {size} bytes, over DynamoDB's {limit}-byte {kind} key limit{of}",
             path=info.where,
         )

@@ -202,8 +202,8 @@ class Model:
         obj: Self = cls.__meta__.from_item(item)
         return obj
 
-    def __dynamorm_value__(self) -> dict[str, Any]:
-        return {"M": self.__meta__.encode_document(self, 0)}
+    def __dynamorm_value__(self, depth: int) -> dict[str, Any]:
+        return {"M": self.__meta__.encode_document(self, depth + 1)}
 
     def __repr__(self) -> str:
         values = self.__dict__

@@ -77,6 +77,15 @@ def _label(info: IndexInfo | None, meta: ModelMeta) -> str:
     return f"{where} ({keys})"
 
 
+def _partition_value(key: Condition | None) -> dict[str, dict[str, Any]]:
+    """``{stored partition key name: its AttributeValue}`` of a key condition (empty: a scan)."""
+    if key is None:
+        return {}
+    part = key.args[0] if key.op == "AND" else key
+    path, value = part.args
+    return {path.name: value.av}
+
+
 def _resume_key(meta: ModelMeta, names: list[str]) -> Callable[[Any], Key]:
     """The key to resume after an item: its key attributes exactly as they were stored.
 
@@ -288,9 +297,11 @@ class _Reader(Generic[M]):
                 path=index.name,
             )
         # A LastEvaluatedKey holds the table key, plus the index key when reading an index.
-        key_names = [f.stored for f in meta.key_fields]
+        key_fields = list(meta.key_fields)
         if index is not None:
-            key_names += [n for n in _keys(index, meta) if n is not None and n not in key_names]
+            key_fields += [f for f in (index.pk, index.sk) if f is not None]
+        key_types = {f.stored: f.key_type or "" for f in key_fields}
+        key_names = list(key_types)
         projection = None
         if self._projection and not counting:
             projection = [*self._projection, *(Path[Any](n) for n in key_names)]
@@ -313,9 +324,10 @@ class _Reader(Generic[M]):
             what += f" index {index.name!r}"
         codec = CursorCodec(
             (self._operation, self._table_name, index.name if index else "", *binding),
-            key_names=key_names,
+            key_names=key_types,
             segments=self._segments(),
             secret=self._db.cursor_secret,
+            fixed=_partition_value(key),
         )
         return Plan(
             self._operation,
@@ -406,15 +418,15 @@ class Query(_Reader[M]):
         if matches:
             found = ", ".join(_label(info, meta) for info, _ in matches)
             raise ValidationError(
-                f"the {meta.name} key condition {where!r} matches several indexes: {found}; "
-                "choose one with .index(name)"
+                f"the {meta.name} key condition {where.describe()} matches several indexes: "
+                f"{found}; choose one with .index(name)"
             )
         if error is not None:
             raise error
         keys = "; ".join(_label(info, meta) for info in (None, *meta.lsis, *meta.gsis))
         raise ValidationError(
-            f"no key of {meta.name} matches the key condition {where!r}: it needs the partition "
-            f"key of the table or of an index compared with == (keys: {keys}); "
+            f"no key of {meta.name} matches the key condition {where.describe()}: it needs the "
+            f"partition key of the table or of an index compared with == (keys: {keys}); "
             "use db.scan() to read without a key"
         )
 

@@ -270,7 +270,7 @@ class WritePlan:
                 current=current,
                 **common,
             )
-        shown = "condition" if self.condition is None else repr(self.condition)
+        shown = "condition" if self.condition is None else self.condition.describe()
         state = "the item does not exist" if item is None else "the item exists"
         return ConditionFailed(
             f"{where}: {shown} failed ({state})", item=item, current=current, **common
@@ -682,6 +682,9 @@ def _check_actions(
                 "check_version=False to write it yourself",
                 path=info.where,
             )
+        operand = action.operand
+        if info and info.indexes and isinstance(operand, Value) and len(action.path.elements) == 1:
+            meta.check_index_value(info, operand.av)  # an index key written by SET
         written.add(name)
     return written
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from dynamorm._core.errors import ConfigurationError, InvalidModel, TransportError
+from dynamorm._core.errors import ConfigurationError, TransportError
 from dynamorm._core.signing import signing_key
 from dynamorm._core.tuning import FULL_VCPU_MB, memory_defaults
 from dynamorm._io.deadline import LambdaContextLike, remaining_seconds
@@ -22,8 +22,6 @@ from dynamorm._orm.meta import ModelMeta
 
 if TYPE_CHECKING:
     from dynamorm._orm.model import Model
-
-_MAX_TABLE_NAME = 255
 
 
 def is_lambda() -> bool:
@@ -181,12 +179,7 @@ def _register(db: DB, models: tuple[type[Model], ...]) -> None:
         meta = getattr(model, "__meta__", None)
         if not isinstance(model, type) or not isinstance(meta, ModelMeta):
             raise ConfigurationError(f"lambda_db() takes Model classes, got {model!r}")
-        table = db.table_name(meta.require_table())
-        if not 3 <= len(table) <= _MAX_TABLE_NAME:
-            raise InvalidModel(
-                f"{meta.name}: table name {table!r} must be 3 to 255 characters long",
-                path=meta.name,
-            )
+        db.table_name(meta.require_table())  # DynamoDB's naming rule, checked up front
 
 
 def reset_lambda_db() -> None:

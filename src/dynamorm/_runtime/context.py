@@ -23,13 +23,35 @@ _T = TypeVar("_T")
 _partner: ContextVar[str | None] = ContextVar("dynamorm_partner", default=None)
 
 
-def mask_partner_id(partner_id: str) -> str:
-    """A log-safe stand-in for a partner id: its first two characters and a short hash.
+MASK_KEY_ENV = "DYNAMORM_PARTNER_MASK_KEY"
+"""Environment variable holding the key of partner id masks (any text); without it each process
+draws a random key, so masks are stable within a process only."""
 
-    Stable across processes (the same id always masks the same way), so logs can be grouped by
-    partner without showing the id. Ids of four characters or fewer show no characters at all.
+_mask_key: bytes | None = None
+
+
+def _partner_mask_key() -> bytes:
+    global _mask_key  # noqa: PLW0603 - one key per process, drawn or read on first use
+    if _mask_key is None:
+        import os
+
+        configured = os.environ.get(MASK_KEY_ENV)
+        _mask_key = configured.encode() if configured else os.urandom(32)
+    return _mask_key
+
+
+def mask_partner_id(partner_id: str) -> str:
+    """A log-safe stand-in for a partner id: its first two characters and a keyed hash.
+
+    The hash is an HMAC-SHA256 under ``$DYNAMORM_PARTNER_MASK_KEY`` (set the same key on every
+    function to group logs across processes), else under a random per-process key, so a mask
+    cannot be reversed by hashing a list of guessed ids. Ids of four characters or fewer show
+    no characters at all.
     """
-    digest = hashlib.sha256(partner_id.encode()).hexdigest()[:8]
+    import hmac
+
+    text = partner_id.encode("utf-8", "surrogatepass")
+    digest = hmac.new(_partner_mask_key(), text, hashlib.sha256).hexdigest()[:8]
     shown = partner_id[:2] if len(partner_id) > 4 else ""
     return f"{shown}~{digest}"
 

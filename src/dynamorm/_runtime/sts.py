@@ -23,6 +23,7 @@ from dynamorm._core.errors import (
 )
 from dynamorm._core.protocol import USER_AGENT
 from dynamorm._core.retry import RetryPolicy
+from dynamorm._core.secret import Secret
 from dynamorm._io.client import send_signed
 from dynamorm._io.credentials import Credentials, CredentialsProvider
 from dynamorm._io.transport import Endpoint, Transport
@@ -106,8 +107,12 @@ def xml_fields(body: bytes) -> dict[str, str]:
     try:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
-        raise ValueError(f"not well-formed XML ({expat.ErrorString(exc.code)})") from None
-    return fields
+        failure = ValueError(f"not well-formed XML ({expat.ErrorString(exc.code)})")
+    else:
+        return fields
+    fields.clear()  # a cut-off answer may hold part of a key set: drop it before raising
+    parts.clear()
+    raise failure
 
 
 def parse_timestamp(text: str) -> float:
@@ -135,7 +140,8 @@ def parse_assume_role_response(
     external ID. Throttling, 5xx and unreadable answers are marked ``transient``.
     """
     where = f"AssumeRole for partner {partner_id!r} (role {role_arn})"
-    fields: dict[str, str] = {}
+    secrets, fields, reason = _read_answer(body)
+    del body  # the answer holds the key set: never left in a frame that raises
 
     def failed(detail: str, *, code: str = "", transient: bool) -> AssumeRoleFailed:
         return AssumeRoleFailed(
@@ -148,10 +154,8 @@ def parse_assume_role_response(
             transient=transient,
         )
 
-    try:
-        fields = xml_fields(body)
-    except ValueError as exc:
-        raise failed(f"HTTP {status} with an unreadable body: {exc}", transient=True) from None
+    if reason is not None:
+        raise failed(f"HTTP {status} with an unreadable body: {reason}", transient=True)
     if status != 200 or "Code" in fields:
         code = fields.get("Code", "")
         message = " ".join(fields.get("Message", "").split())
@@ -162,23 +166,32 @@ def parse_assume_role_response(
         transient = status >= 500 or status == 429 or code in _TRANSIENT_CODES
         detail = f"{code or f'HTTP {status}'}: {message}" if message else code or f"HTTP {status}"
         raise failed(detail, code=code, transient=transient)
-    missing = [
-        name
-        for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
-        if not fields.get(name)
-    ]
+    secret, token = secrets
+    present = {"AccessKeyId": fields.get("AccessKeyId"), "SecretAccessKey": secret}
+    present.update(SessionToken=token, Expiration=fields.get("Expiration"))
+    missing = [name for name, value in present.items() if not value]
+    del present
     if missing:
         raise failed(f"the response has no {', '.join(missing)}", transient=True)
     try:
         expiration = parse_timestamp(fields["Expiration"])
     except ValueError:
         raise failed("the response has an unreadable Expiration", transient=True) from None
-    return Credentials(
-        fields["AccessKeyId"],
-        fields["SecretAccessKey"],
-        fields["SessionToken"],
-        expiration=expiration,
-    )
+    assert secret is not None
+    return Credentials(fields["AccessKeyId"], secret, token, expiration=expiration)
+
+
+def _read_answer(
+    body: bytes,
+) -> tuple[tuple[Secret | None, Secret | None], dict[str, str], str | None]:
+    """((secret key, session token) as Secrets, the other fields, why the XML is unreadable)."""
+    try:
+        fields = xml_fields(body)
+    except ValueError as exc:
+        return (None, None), {}, str(exc)
+    secret = Secret.wrap(fields.pop("SecretAccessKey", None))
+    token = Secret.wrap(fields.pop("SessionToken", None))
+    return (secret, token), fields, None
 
 
 class StsClient:
