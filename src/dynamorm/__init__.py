@@ -62,6 +62,7 @@ from dynamorm._core.errors import (
 from dynamorm._core.expressions import Condition, Path, Size, UpdateAction
 from dynamorm._core.protocol import VERSION as __version__
 from dynamorm._core.retry import RetryPolicy
+from dynamorm._core.secret import Secret
 from dynamorm._io.client import Client
 from dynamorm._io.credentials import (
     BotocoreChainProvider,
@@ -266,6 +267,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "Scan",
+    "Secret",
     "ServiceError",
     "ServiceUnavailable",
     "Size",

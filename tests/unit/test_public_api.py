@@ -93,6 +93,7 @@ EXPORTED = {
     "Response",
     "RetryPolicy",
     "Scan",
+    "Secret",
     "ServiceError",
     "ServiceUnavailable",
     "Size",
