@@ -129,7 +129,10 @@ def _build_fast(
     except ImportError:
         return None
     wire = _Wire(msgspec)
-    item_type, build, build_partial = wire.top(meta)
+    try:
+        item_type, build, build_partial = wire.top(meta)
+    except ValueError:  # msgspec refuses some stored names (quotes, control characters): the
+        return None  # reference decoder reads them, with the same results
 
     page_type = msgspec.defstruct(
         "PageWire",
@@ -349,10 +352,11 @@ class _Wire:
         return builder
 
     def _assign(self, info: FieldInfo, i: int, expr: str, *, partial: bool) -> list[str]:
+        field = self.name("k", info.name)  # caller-given names are values, never source
         lines = [
             f"    _dm_v = _dm_w.f{i}",
             "    if _dm_v is not None:",
-            f"        _dm_d[{info.name!r}] = {expr}",
+            f"        _dm_d[{field}] = {expr}",
         ]
         if partial:
             return lines
@@ -362,7 +366,7 @@ class _Wire:
             missing = self.name("m", info.missing) + "()"
         else:
             return lines
-        return [*lines, "    else:", f"        _dm_d[{info.name!r}] = {missing}"]
+        return [*lines, "    else:", f"        _dm_d[{field}] = {missing}"]
 
 
 def _generic(origin: Any, *args: Any) -> Any:
