@@ -269,11 +269,8 @@ class UniqueExtender:
             before_key = None if before is None else constraint.sentinel_key(meta, before)
             after_key = None if after is None else constraint.sentinel_key(meta, after)
             if before_key is not None and before_key != after_key:
-                assert before is not None
                 plan.extra.append(
-                    _release(
-                        meta, constraint, table=table, key=before_key, values=before, holder=holder
-                    )
+                    _release(meta, constraint, table=table, key=before_key, holder=holder)
                 )
             if after_key is not None and (reassert or before_key != after_key):
                 assert after is not None
@@ -372,7 +369,8 @@ def _take(
         holder_key = _holder_key(meta, stored)
         by = f" by {describe(meta, _key_item(stored))}" if holder_key else ""
         return UniqueViolation(
-            f"{meta.name}.{constraint.name} = {shown!r} is already taken{by}",
+            f"{meta.name}.{constraint.name}: the value is already taken{by} (the value is in "
+            "error.value; messages never echo item values)",
             field=constraint.name,
             value=shown,
             holder_key=holder_key,
@@ -390,7 +388,6 @@ def _release(
     *,
     table: str,
     key: Item,
-    values: tuple[AV, ...],
     holder: str,
 ) -> ExtraAction:
     body = {
@@ -398,12 +395,11 @@ def _release(
         "Key": key,
         **build_expressions(condition=_mine_or_absent(meta, holder)),
     }
-    shown = constraint.shown(values)
 
     def explain(stored: Item | None) -> DynamORMError:
         return ConditionFailed(
-            f"the sentinel of {meta.name}.{constraint.name} = {shown!r} is held by another "
-            "item: the stored item changed since it was read; reload it and retry",
+            f"the sentinel of {meta.name}.{constraint.name} is held by another item: the "
+            "stored item changed since it was read; reload it and retry",
             item=stored,
         )
 
