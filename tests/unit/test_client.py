@@ -93,7 +93,8 @@ def test_request_shape() -> None:
     assert h["x-amz-target"] == "DynamoDB_20120810.GetItem"
     assert h["content-type"] == "application/x-amz-json-1.0"
     assert h["user-agent"].startswith("dynamorm/")
-    assert h["X-Amz-Security-Token"] == TOKEN
+    assert "X-Amz-Security-Token" not in h  # a Secret, in secret_headers
+    assert req.secret_headers["X-Amz-Security-Token"].reveal() == TOKEN
     assert h["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/eu-west-1/dynamodb/aws4_request" in h["Authorization"]
     assert (

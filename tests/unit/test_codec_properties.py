@@ -38,6 +38,7 @@ def _significant(value: Decimal) -> int:
 
 exact_decimals = decimals.filter(lambda d: _significant(d) <= 38)
 texts = st.text()
+keys = st.text(min_size=1)  # DynamoDB refuses empty map keys
 binaries = st.binary()
 aware = st.datetimes(
     min_value=datetime(1900, 1, 1),
@@ -52,7 +53,7 @@ sets = st.one_of(
 )
 documents = st.recursive(
     st.one_of(scalars, sets),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
     max_leaves=20,
 )
 
@@ -166,7 +167,7 @@ class Everything(Model, table="everything"):
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), texts),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(texts, inner, max_size=3)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
     max_leaves=10,
 )
 models = st.builds(
@@ -186,7 +187,7 @@ models = st.builds(
     amounts=st.sets(exact_decimals),
     blobs=st.sets(binaries),
     items=st.lists(st.builds(Inner, label=texts, amount=st.none() | exact_decimals), max_size=3),
-    table=st.dictionaries(texts, st.lists(st.none() | ints, max_size=3), max_size=3),
+    table=st.dictionaries(keys, st.lists(st.none() | ints, max_size=3), max_size=3),
     note=st.none() | texts,
     doc=st.dictionaries(texts, json_values, max_size=3),
 )
