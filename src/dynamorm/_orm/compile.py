@@ -252,6 +252,7 @@ def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec)
     except UnsupportedType as exc:
         raise _fail(meta, str(exc), name) from None
     _check_role_type(meta, info)
+    _check_default(meta, info)  # against the plain codec (an encrypted one needs a data key)
     if spec.encrypted:
         from dynamorm._core.envelope import encrypted_codec
 
@@ -269,7 +270,6 @@ def _compile_field(meta: ModelMeta, name: str, annotation: Any, spec: FieldSpec)
         raise _fail(meta, f"omit_empty does not apply to a {info.codec.kind} field", name)
     if spec.key is not None and len(stored) > MAX_KEY_NAME_CHARS:
         raise _fail(meta, f"a key attribute name has at most {MAX_KEY_NAME_CHARS} characters", name)
-    _check_default(meta, info)
     _defaults(info)
     return info
 
@@ -646,7 +646,9 @@ def _generate_encode(meta: ModelMeta) -> Callable[[Any, int], dict[str, Any]]:
             "            pass" if info.codec.optional else "            raise _dm_none(_dm_i)",
         ]
         if info.omit_empty or info.codec.kind == "set":  # omitted, once its type is checked
-            lines += ["        elif not _dm_v:", f"            _dm_e{i}(_dm_v, 1)"]
+            plain = info.codec.args[0] if info.codec.kind == "encrypted" else info.codec
+            ns[f"_dm_p{i}"] = plain.encode  # an empty value is never sealed
+            lines += ["        elif not _dm_v:", f"            _dm_p{i}(_dm_v, 1)"]
         lines += ["        else:", f"            _dm_item[_dm_s{i}] = {value}"]
     lines += [
         "        pass",

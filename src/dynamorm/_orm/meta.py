@@ -534,8 +534,9 @@ class ModelMeta:
                 )
             omitted = not value and (info.omit_empty or info.codec.kind == "set")
             if omitted:
+                codec = info.codec.args[0] if info.codec.kind == "encrypted" else info.codec
                 try:  # an empty value of the wrong type is an error, not a removal
-                    info.codec.encode(value, 1)
+                    codec.encode(value, 1)  # (the plain codec: an empty value is never sealed)
                 except ValidationError as exc:
                     raise _named(exc, info.where) from None
             if value is None or omitted:
