@@ -2,7 +2,6 @@
 
 from typing import TYPE_CHECKING, Any
 
-from dynamorm._core.compat import PYNAMODB_DATETIME
 from dynamorm._core.errors import (
     AccessDenied,
     AlreadyExists,
@@ -59,33 +58,14 @@ from dynamorm._core.errors import (
     ValidationError,
     VersionConflict,
 )
-from dynamorm._core.expressions import Condition, Path, Size, UpdateAction
-from dynamorm._core.protocol import VERSION as __version__
-from dynamorm._core.retry import RetryPolicy
-from dynamorm._core.secret import Secret
-from dynamorm._io.client import Client
-from dynamorm._io.credentials import (
-    BotocoreChainProvider,
-    Credentials,
-    CredentialsProvider,
-    EnvironmentProvider,
-    StaticProvider,
-)
-from dynamorm._io.events import Hook, RequestEvent
-from dynamorm._io.transport import HTTPTransport, Request, Response, Transport
-from dynamorm._orm._pages import Page
-from dynamorm._orm.batch import BatchGetResult
-from dynamorm._orm.batch_write import BatchWriter, WriteRequest
-from dynamorm._orm.crud import consumed_capacity
-from dynamorm._orm.db import DB
-from dynamorm._orm.keys import Key, key
-from dynamorm._orm.model import GSI, LSI, Attr, Converter, Model, field
-from dynamorm._orm.query import Query, Scan
-from dynamorm._orm.results import Capacity
-from dynamorm._orm.tables import TableReport, WaitProgress
-from dynamorm._orm.transaction import ItemList, Transaction
 
 if TYPE_CHECKING:
+    from dynamorm._core.compat import PYNAMODB_DATETIME
+    from dynamorm._core.expressions import Condition, Path, Size, UpdateAction
+    from dynamorm._core.protocol import VERSION as __version__
+    from dynamorm._core.retry import RetryPolicy
+    from dynamorm._core.secret import Secret
+
     # --- audit trail and cost tracking (issue 12) ---
     from dynamorm._features.audit import Audit, AuditRecord, actor_context, current_actor
     from dynamorm._features.audit_stream import StreamAudit, audit_stream
@@ -100,7 +80,28 @@ if TYPE_CHECKING:
     from dynamorm._features.cost_estimate import CostEstimate, estimate_cost
     from dynamorm._features.encryption import DataKeyPolicy
     from dynamorm._features.idempotency import IdempotencyRecord, idempotent
+    from dynamorm._io.client import Client
+    from dynamorm._io.credentials import (
+        BotocoreChainProvider,
+        Credentials,
+        CredentialsProvider,
+        EnvironmentProvider,
+        StaticProvider,
+    )
     from dynamorm._io.deadline import LambdaContextLike, deadline_buffer
+    from dynamorm._io.events import Hook, RequestEvent
+    from dynamorm._io.transport import HTTPTransport, Request, Response, Transport
+    from dynamorm._orm._pages import Page
+    from dynamorm._orm.batch import BatchGetResult
+    from dynamorm._orm.batch_write import BatchWriter, WriteRequest
+    from dynamorm._orm.crud import consumed_capacity
+    from dynamorm._orm.db import DB
+    from dynamorm._orm.keys import Key, key
+    from dynamorm._orm.model import GSI, LSI, Attr, Converter, Model, field
+    from dynamorm._orm.query import Query, Scan
+    from dynamorm._orm.results import Capacity
+    from dynamorm._orm.tables import TableReport, WaitProgress
+    from dynamorm._orm.transaction import ItemList, Transaction
     from dynamorm._runtime.accounts import MultiAccount, PartnerAccount, PartnerDB
     from dynamorm._runtime.aws_lambda import (
         LambdaEnv,
@@ -126,9 +127,53 @@ if TYPE_CHECKING:
     from dynamorm._runtime.streams import StreamRecord, batch_item_failures, stream_records
     from dynamorm._runtime.xray import XRayHook
 
-# Runtime integrations load on first use: importing dynamorm stays cheap for a cold start.
+# Everything but the errors loads on first use (PEP 562): ``import dynamorm`` stays cheap and a
+# name costs its module only when a program uses it (tests/unit/test_import_cost.py pins this).
 _LAZY = {
     "DataKeyPolicy": "dynamorm._features.encryption",
+    # --- the core, I/O and ORM layers ---
+    "Attr": "dynamorm._orm.model",
+    "BatchGetResult": "dynamorm._orm.batch",
+    "BatchWriter": "dynamorm._orm.batch_write",
+    "BotocoreChainProvider": "dynamorm._io.credentials",
+    "Capacity": "dynamorm._orm.results",
+    "Client": "dynamorm._io.client",
+    "Condition": "dynamorm._core.expressions",
+    "Converter": "dynamorm._orm.model",
+    "Credentials": "dynamorm._io.credentials",
+    "CredentialsProvider": "dynamorm._io.credentials",
+    "DB": "dynamorm._orm.db",
+    "EnvironmentProvider": "dynamorm._io.credentials",
+    "GSI": "dynamorm._orm.model",
+    "HTTPTransport": "dynamorm._io.transport",
+    "Hook": "dynamorm._io.events",
+    "ItemList": "dynamorm._orm.transaction",
+    "Key": "dynamorm._orm.keys",
+    "LSI": "dynamorm._orm.model",
+    "Model": "dynamorm._orm.model",
+    "PYNAMODB_DATETIME": "dynamorm._core.compat",
+    "Page": "dynamorm._orm._pages",
+    "Path": "dynamorm._core.expressions",
+    "Query": "dynamorm._orm.query",
+    "Request": "dynamorm._io.transport",
+    "RequestEvent": "dynamorm._io.events",
+    "Response": "dynamorm._io.transport",
+    "RetryPolicy": "dynamorm._core.retry",
+    "Secret": "dynamorm._core.secret",
+    "Scan": "dynamorm._orm.query",
+    "Size": "dynamorm._core.expressions",
+    "StaticProvider": "dynamorm._io.credentials",
+    "TableReport": "dynamorm._orm.tables",
+    "Transaction": "dynamorm._orm.transaction",
+    "Transport": "dynamorm._io.transport",
+    "UpdateAction": "dynamorm._core.expressions",
+    "WaitProgress": "dynamorm._orm.tables",
+    "WriteRequest": "dynamorm._orm.batch_write",
+    "consumed_capacity": "dynamorm._orm.crud",
+    "field": "dynamorm._orm.model",
+    "key": "dynamorm._orm.keys",
+    "__version__": "dynamorm._core.protocol",
+    # --- runtime integrations ---
     "IdempotencyRecord": "dynamorm._features.idempotency",
     "idempotent": "dynamorm._features.idempotency",
     "LambdaContextLike": "dynamorm._io.deadline",
@@ -181,9 +226,13 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'dynamorm' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), "VERSION" if name == "__version__" else name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

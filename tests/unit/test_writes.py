@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dynamorm._core.errors import ValidationError
+from dynamorm._orm.base import utc_now
 from dynamorm._orm.versioning import Expect
-from dynamorm._orm.writes import batch_put_written, stamp_for_batch_put, utc_now
+from dynamorm._orm.writes import batch_put_written, stamp_for_batch_put
 from tests.unit.test_crud import S0, T0, Note, Payment, loaded, stored
 
 META = Payment.__meta__

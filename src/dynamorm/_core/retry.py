@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import random
+from typing import TYPE_CHECKING
 
 from dynamorm._core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import random
 
 
 class RetryPolicy:
@@ -34,11 +37,15 @@ class RetryPolicy:
         self.max_attempts: int = max_attempts
         self.base_delay: float = float(base_delay)
         self.max_delay: float = float(max_delay)
-        self._rng = rng or random.Random()
+        self._rng = rng  # made on the first retry: ``random`` is not imported on a cold start
 
     def backoff(self, retry: int) -> float:
         """The wait before retry number ``retry`` (0 for the first retry), with full jitter."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** min(retry, 62)))
+        if self._rng is None:
+            import random
+
+            self._rng = random.Random()
         return self._rng.uniform(0.0, ceiling)
 
     def delay(self, attempts_made: int, remaining: float | None = None) -> float | None:

@@ -6,20 +6,23 @@ each built on :class:`DBBase`.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from dynamorm._core.errors import ConfigurationError, InvalidModel
-from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.results import Capacity, Usage
-from dynamorm._orm.writes import utc_now
 
 if TYPE_CHECKING:
     from dynamorm._features.cost import Costs
     from dynamorm._io.client import Client
+    from dynamorm._orm.meta import ModelMeta
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC datetime (the default ``DB.clock``)."""
+    return datetime.now(UTC)
 
 
 class DBBase:
@@ -55,6 +58,8 @@ class DBBase:
 
     def _meta(self, model: object) -> ModelMeta:
         """The metadata of a model class or instance; a clear error for anything else."""
+        from dynamorm._orm.meta import ModelMeta
+
         meta = getattr(model, "__meta__", None)
         if not isinstance(meta, ModelMeta):
             raise ConfigurationError(f"expected a Model class or instance, got {model!r}")
@@ -78,6 +83,8 @@ class DBBase:
 
     def _view(self) -> Self:
         """A shallow copy that counts its own capacity and adds it to this handle's too."""
+        import copy
+
         view = copy.copy(self)
         view._capacity = Capacity()
         view._capacity_lock = threading.Lock()

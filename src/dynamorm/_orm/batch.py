@@ -1,4 +1,4 @@
-"""DB operations: batch_get, batch_write."""
+"""``db.batch_get``: BatchGetItem in chunks of 100 with retries of unprocessed keys."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from dynamorm._orm.results import Capacity
 from dynamorm._orm.sealed import reading
 
 if TYPE_CHECKING:
-    from dynamorm._orm.batch_write import BatchWriter
     from dynamorm._orm.model import Model
 
 M = TypeVar("M", bound="Model")
@@ -52,110 +51,83 @@ class BatchGetResult(Generic[M]):
         )
 
 
-class BatchMixin(DBBase):
-    """The batch_get, batch_write methods of ``DB``."""
+def batch_get(
+    db: DBBase,
+    model: type[M],
+    keys: Iterable[Mapping[str, Any] | Key[M] | M],
+    *,
+    consistent: bool = False,
+    projection: Sequence[Path[Any]] | None = None,
+    parallel: int | None = None,
+    partial: bool = False,
+) -> BatchGetResult[M]:
+    """``db.batch_get`` (see :meth:`DB.batch_get`)."""
+    from dynamorm._orm.batch_flow import GET_CHUNK, GetKey, chunked, get_flow, run_chunks
+    from dynamorm._orm.batch_write import incomplete, key_values
 
-    def batch_get(
-        self,
-        model: type[M],
-        keys: Iterable[Mapping[str, Any] | Key[M] | M],
-        *,
-        consistent: bool = False,
-        projection: Sequence[Path[Any]] | None = None,
-        parallel: int | None = None,
-        partial: bool = False,
-    ) -> BatchGetResult[M]:
-        """Read many items of ``model`` by key with BatchGetItem, 100 keys per request.
-
-        ``keys`` are dicts of key fields by attribute name (``{"merchant_id": "m1",
-        "payment_id": "p1"}``), ``key(Model, ...)`` objects and/or instances; a key given twice
-        is read once. Unprocessed keys are retried with backoff and full jitter, bounded by the
-        retry attempts and the deadline; keys still unread raise ``BatchIncomplete``
-        (``BatchDeadlineExceeded`` at the deadline) carrying the partial result, or with
-        ``partial=True`` come back in ``.unprocessed`` (a non-retryable error still raises).
-        ``projection`` lists attribute paths (the key is always included); ``parallel`` sends
-        up to N requests at once (default: the DB's ``parallelism``).
-        """
-        from dynamorm._orm.batch_flow import GET_CHUNK, GetKey, chunked, get_flow, run_chunks
-        from dynamorm._orm.batch_write import incomplete, key_values
-
-        if parallel is None:
-            parallel = self.default_parallelism
-        if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-            raise ConfigurationError(f"parallel must be an int >= 1, got {parallel!r}")
-        meta = self._meta(model)
-        table = self._table(meta)
-        names = tuple(f.stored for f in meta.key_fields)
-        entries: dict[Any, GetKey] = {}
-        for given in keys:
-            if isinstance(given, Mapping):
-                stored = meta.key_from(given)
-            elif isinstance(given, Key) and given.meta is meta:
-                stored = given.item
-            elif isinstance(given, model):
-                stored = meta.key(given)
-            else:
-                raise ValidationError(
-                    f"batch_get({meta.name}) takes dicts of key fields, key({meta.name}, ...) "
-                    f"or {meta.name} instances, got {given!r}",
-                    path=meta.name,
-                )
-            entry = GetKey(table, stored, names, len(entries))
-            entries.setdefault(entry.ident, entry)
-        options: dict[str, Any] = {"ConsistentRead": True} if consistent else {}
-        if projection is not None:
-            paths = [*projection, *(Path[Any](name) for name in names)]
-            options.update(build_expressions(projection=paths))
-        retry, remaining = self.client.retry, self.client.remaining
-        outcomes = run_chunks(
-            self,
-            "BatchGetItem",
-            "read",
-            chunked(list(entries.values()), GET_CHUNK),
-            start=lambda chunk: get_flow(chunk, {table: names}, {table: options}, retry, remaining),
-            parallel=parallel,
-        )
-        found: list[tuple[int, Any]] = []
-        answered: set[int] = set()
-        unprocessed: list[GetKey] = []
-        consumed = Capacity()
-        for outcome in outcomes:
-            consumed = consumed + outcome.consumed
-            found += [(entry.position, item) for entry, item in outcome.found]
-            answered.update(entry.position for entry in outcome.done)
-            unprocessed += outcome.failed
-        found.sort(key=lambda pair: pair[0])
-        hit = {position for position, _ in found}
-        with reading(self, meta, [item for _, item in found]):
-            items = [meta.from_item(item) for _, item in found]
-        result = BatchGetResult[M](
-            items,
-            [
-                key_values(meta, e.wire)
-                for e in entries.values()
-                if e.position in answered and e.position not in hit
-            ],
-            [key_values(meta, e.wire) for e in sorted(unprocessed, key=lambda e: e.position)],
-            consumed,
-        )
-        if not unprocessed:
-            return result
-        cause = next(o for o in outcomes if o.failed and not o.skipped)
-        if partial and (cause.error is None or cause.deadline or cause.error.retryable):
-            return result
-        what = f"BatchGetItem: {len(unprocessed)} key(s) of {meta.name} not read"
-        raise incomplete(what, outcomes, result.unprocessed, result=result)
-
-    def batch_write(self, *, parallel: int | None = None) -> BatchWriter:
-        """A writer for many puts and deletes across models and tables (BatchWriteItem, 25 per
-        request): ``with db.batch_write() as w: w.put(a); w.delete(b)``.
-
-        ``parallel`` sends up to N requests at once (and auto-flushes every ``25 * N``
-        requests); the default is the DB's ``parallelism``. See :class:`BatchWriter` for the
-        failure rules.
-        """
-        from dynamorm._orm.batch_write import BatchWriter
-
-        return BatchWriter(
-            self, parallel=self.default_parallelism if parallel is None else parallel
-        )
+    if parallel is None:
+        parallel = db.default_parallelism
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise ConfigurationError(f"parallel must be an int >= 1, got {parallel!r}")
+    meta = db._meta(model)
+    table = db._table(meta)
+    names = tuple(f.stored for f in meta.key_fields)
+    entries: dict[Any, GetKey] = {}
+    for given in keys:
+        if isinstance(given, Mapping):
+            stored = meta.key_from(given)
+        elif isinstance(given, Key) and given.meta is meta:
+            stored = given.item
+        elif isinstance(given, model):
+            stored = meta.key(given)
+        else:
+            raise ValidationError(
+                f"batch_get({meta.name}) takes dicts of key fields, key({meta.name}, ...) "
+                f"or {meta.name} instances, got {given!r}",
+                path=meta.name,
+            )
+        entry = GetKey(table, stored, names, len(entries))
+        entries.setdefault(entry.ident, entry)
+    options: dict[str, Any] = {"ConsistentRead": True} if consistent else {}
+    if projection is not None:
+        paths = [*projection, *(Path[Any](name) for name in names)]
+        options.update(build_expressions(projection=paths))
+    retry, remaining = db.client.retry, db.client.remaining
+    outcomes = run_chunks(
+        db,
+        "BatchGetItem",
+        "read",
+        chunked(list(entries.values()), GET_CHUNK),
+        start=lambda chunk: get_flow(chunk, {table: names}, {table: options}, retry, remaining),
+        parallel=parallel,
+    )
+    found: list[tuple[int, Any]] = []
+    answered: set[int] = set()
+    unprocessed: list[GetKey] = []
+    consumed = Capacity()
+    for outcome in outcomes:
+        consumed = consumed + outcome.consumed
+        found += [(entry.position, item) for entry, item in outcome.found]
+        answered.update(entry.position for entry in outcome.done)
+        unprocessed += outcome.failed
+    found.sort(key=lambda pair: pair[0])
+    hit = {position for position, _ in found}
+    with reading(db, meta, [item for _, item in found]):
+        items = [meta.from_item(item) for _, item in found]
+    result = BatchGetResult[M](
+        items,
+        [
+            key_values(meta, e.wire)
+            for e in entries.values()
+            if e.position in answered and e.position not in hit
+        ],
+        [key_values(meta, e.wire) for e in sorted(unprocessed, key=lambda e: e.position)],
+        consumed,
+    )
+    if not unprocessed:
+        return result
+    cause = next(o for o in outcomes if o.failed and not o.skipped)
+    if partial and (cause.error is None or cause.deadline or cause.error.retryable):
+        return result
+    what = f"BatchGetItem: {len(unprocessed)} key(s) of {meta.name} not read"
+    raise incomplete(what, outcomes, result.unprocessed, result=result)

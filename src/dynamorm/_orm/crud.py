@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
-from typing import Any, Never
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any, Never
 
 from dynamorm._core.errors import (
     ConditionFailed,
@@ -13,22 +14,44 @@ from dynamorm._core.errors import (
     TransactionCanceled,
     ValidationError,
 )
-from dynamorm._core.expressions import Condition, Path, UpdateAction, build_expressions
 from dynamorm._orm.base import DBBase
-from dynamorm._orm.keys import Key, M, describe, positional_key_error
 from dynamorm._orm.results import Capacity
-from dynamorm._orm.sealed import reading, writing
-from dynamorm._orm.writes import (
-    WritePlan,
-    capacity_detail,
-    extend_plan,
-    plan_create,
-    plan_delete,
-    plan_put,
-    plan_save,
-    plan_update,
-    resolve,
-)
+
+if TYPE_CHECKING:
+    from dynamorm._core.expressions import Condition, Path, UpdateAction
+    from dynamorm._orm.keys import Key, M
+    from dynamorm._orm.meta import ModelMeta
+    from dynamorm._orm.writes import WritePlan
+
+# The write planner, the expression compiler and the encryption scopes load with the first
+# write (or projection, or model with encrypted fields): building a DB and reading a plain
+# item does not import them.
+_NOTHING: AbstractContextManager[None] = nullcontext()
+
+
+def writing(db: DBBase, meta: ModelMeta, objs: Iterable[Any] = ()) -> AbstractContextManager[Any]:
+    """``sealed.writing``, loaded only for a model with encrypted fields."""
+    if not meta.encrypted:
+        return _NOTHING
+    from dynamorm._orm import sealed
+
+    return sealed.writing(db, meta, objs)
+
+
+def reading(
+    db: DBBase,
+    meta: ModelMeta,
+    items: Iterable[Mapping[str, Any] | None],
+    *,
+    best_effort: bool = False,
+) -> AbstractContextManager[Any]:
+    """``sealed.reading``, loaded only for a model with encrypted fields."""
+    if not meta.encrypted:
+        return _NOTHING
+    from dynamorm._orm import sealed
+
+    return sealed.reading(db, meta, items, best_effort=best_effort)
+
 
 _capacities: dict[int, tuple[weakref.ref[Any], Capacity]] = {}
 
@@ -58,6 +81,8 @@ class CrudMixin(DBBase):
         """Write a new item; an existing item with the same key raises ``AlreadyExists``
         (carrying it) and is never overwritten. Stamps ``created_at``/``updated_at``; the
         version is written as the instance's (the field's default for a new instance)."""
+        from dynamorm._orm.writes import plan_create, resolve
+
         meta, _, _ = resolve(obj)
         with writing(self, meta):
             plan = plan_create(meta, self._table(meta), obj, self.clock(), condition=condition)
@@ -69,6 +94,8 @@ class CrudMixin(DBBase):
         is kept, undeclared attributes are left alone. With a version field, the stored
         version must be the instance's (for an instance never loaded or written: no item may
         exist), else ``VersionConflict``; ``check_version=False`` skips that check."""
+        from dynamorm._orm.writes import plan_put, resolve
+
         meta, _, _ = resolve(obj)
         with writing(self, meta):
             plan = plan_put(
@@ -94,6 +121,8 @@ class CrudMixin(DBBase):
         ``NotFound``. ``projection`` reads only those attributes (plus the key and version):
         the other fields of the returned instance are unset (reading one raises
         AttributeError) and ``save()`` leaves them alone."""
+        from dynamorm._orm.keys import Key, describe, positional_key_error
+
         if args:
             raise positional_key_error("db.get", model, args)
         if isinstance(model, Key):
@@ -116,6 +145,8 @@ class CrudMixin(DBBase):
         wanted: set[str] | None = None
         if projection is not None:
             always = [f for f in (*meta.key_fields, meta.version) if f is not None]
+            from dynamorm._core.expressions import Path, build_expressions
+
             paths = [*projection, *(Path(f.stored) for f in always)]
             payload.update(build_expressions(projection=paths))
             wanted = {p.name for p in paths}
@@ -145,6 +176,8 @@ class CrudMixin(DBBase):
         it as stored afterwards. An instance is refreshed in place and returned; for a key, a
         new instance is. ``updated_at`` is stamped and the version incremented; an instance's
         version is checked unless ``check_version=False``. Key attributes cannot be updated."""
+        from dynamorm._orm.writes import plan_update, resolve
+
         meta, obj, _ = resolve(target)
         with writing(self, meta, () if obj is None else (obj,)):
             plan = plan_update(
@@ -172,6 +205,8 @@ class CrudMixin(DBBase):
         """Write only what changed since the instance was loaded or last written (``SET`` and
         ``REMOVE``; undeclared attributes are kept). A never-written instance is created.
         Nothing changed: no request (and no new ``updated_at``/version)."""
+        from dynamorm._orm.writes import plan_save, resolve
+
         meta, _, _ = resolve(obj)
         with writing(self, meta, (obj,)):
             plan = plan_save(meta, self._table(meta), obj, self.clock(), condition=condition)
@@ -190,6 +225,8 @@ class CrudMixin(DBBase):
     ) -> None:
         """Delete the item. An instance's version is checked (``VersionConflict`` if it
         changed; an item that is already gone is no error) unless ``check_version=False``."""
+        from dynamorm._orm.writes import plan_delete, resolve
+
         meta, _, _ = resolve(target)
         plan = plan_delete(
             meta,
@@ -205,6 +242,8 @@ class CrudMixin(DBBase):
 
         A write that its model's features extended with more actions goes as one
         TransactWriteItems (:meth:`_send_transacted`)."""
+        from dynamorm._orm.writes import extend_plan
+
         extend_plan(plan, self)
         if plan.extra:
             return self._send_transacted(plan)
@@ -229,6 +268,7 @@ class CrudMixin(DBBase):
         import uuid
 
         from dynamorm._orm.transaction import explain_canceled
+        from dynamorm._orm.writes import capacity_detail
 
         payload = {
             "TransactItems": plan.entries(),

@@ -15,10 +15,8 @@ from dynamorm._io.client import Client
 from dynamorm._io.credentials import resolve_credentials
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._orm.base import DBBase
-from dynamorm._orm.batch import BatchMixin
 from dynamorm._orm.crud import CrudMixin
-from dynamorm._orm.query import QueryMixin
-from dynamorm._orm.transaction import TransactionMixin
+from dynamorm._orm.ops import BatchMixin, QueryMixin, TransactionMixin
 
 if TYPE_CHECKING:
     from datetime import datetime

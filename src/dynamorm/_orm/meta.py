@@ -18,13 +18,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
+from dynamorm._core._conditions import Path
 from dynamorm._core.codec import (
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
     check_item_size,
 )
 from dynamorm._core.errors import InvalidModel, MissingPrimaryKey, ValidationError
-from dynamorm._core.expressions import Path
 from dynamorm._core.fieldcodec import Converter, TypeCodec
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from dynamorm._orm.fast_decode import DecodedPage
     from dynamorm._orm.model import Model
 
-__all__ = ["Page", "Query", "QueryMixin", "Scan"]
+__all__ = ["Page", "Query", "Scan"]
 
 M = TypeVar("M", bound="Model")
 
@@ -472,20 +472,3 @@ class Scan(_Reader[M]):
         return self._build(
             self._index, key=None, binding=(str(self._segment_count),), counting=counting
         )
-
-
-class QueryMixin(DBBase):
-    """The query and scan methods of ``DB``."""
-
-    def query(self, model: type[M]) -> Query[M]:
-        """A query on ``model``'s table or one of its indexes; add ``.where(key condition)``."""
-        return Query(self, model)
-
-    def scan(self, model: type[M], *, segments: int | None = None) -> Scan[M]:
-        """A scan of ``model``'s table (or an index, with ``.index(name)``).
-
-        ``segments=N`` scans N segments in parallel on worker threads; items then come in the
-        order pages arrive, segment by segment. The default is the DB's ``parallelism`` (1,
-        or derived from the function's memory on Lambda).
-        """
-        return Scan(self, model, self.default_parallelism if segments is None else segments)

@@ -1,10 +1,10 @@
-"""DB operations: transaction, transact_get."""
+"""Transactions: ``db.transaction()`` (TransactWriteItems) and ``db.transact_get``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dynamorm._core.codec import item_size
 from dynamorm._core.errors import (
@@ -14,7 +14,7 @@ from dynamorm._core.errors import (
 )
 from dynamorm._core.expressions import Condition, UpdateAction
 from dynamorm._orm.base import DBBase
-from dynamorm._orm.keys import Key, M, describe, freeze_key
+from dynamorm._orm.keys import Key, describe, freeze_key
 from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.sealed import reading, writing
@@ -292,63 +292,40 @@ def explain_canceled(
     return exc
 
 
-class TransactionMixin(DBBase):
-    """The transaction, transact_get methods of ``DB``."""
-
-    def transaction(self, *, token: str | None = None) -> Transaction:
-        """A write transaction: ``with db.transaction() as tx: tx.create(a); tx.update(b, ...)``.
-
-        ``token`` is the ClientRequestToken (default: a new UUID); reuse one to make a retried
-        commit idempotent across invocations (DynamoDB remembers it for 10 minutes).
-        """
-        return Transaction(self, token)
-
-    @overload
-    def transact_get(
-        self, targets: Sequence[Key[M] | M | tuple[type[M], Mapping[str, Any]]]
-    ) -> ItemList[M | None]: ...
-    @overload
-    def transact_get(  # pyright: ignore[reportOverlappingOverload]  # mypy needs it for mixes
-        self, targets: Sequence[Key[Any] | Model | tuple[type[Model], Mapping[str, Any]]]
-    ) -> ItemList[Any]: ...
-    def transact_get(
-        self, targets: Sequence[Key[Any] | Model | tuple[type[Model], Mapping[str, Any]]]
-    ) -> ItemList[Any]:
-        """Read up to 100 items in one consistent snapshot; None for a missing item.
-
-        Targets are keys (``dynamorm.key(...)``), instances or ``(Model, {key values})``;
-        with several models the result is typed ``ItemList[Any]``.
-        """
-        keys = [_as_key(t) for t in targets]
-        if not 1 <= len(keys) <= MAX_TRANSACTION_ACTIONS:
-            raise ValidationError(
-                f"transact_get() takes 1 to {MAX_TRANSACTION_ACTIONS} keys, got {len(keys)}"
-            )
-        seen: set[tuple[str, Any]] = set()
-        entries = []
-        for meta, key_item in keys:
-            table = self._table(meta)
-            identity = (table, freeze_key(key_item))
-            if identity in seen:
-                raise ValidationError(
-                    f"{describe(meta, key_item)} is listed twice; DynamoDB allows one read "
-                    "per item in a transaction"
-                )
-            seen.add(identity)
-            entries.append({"Get": {"TableName": table, "Key": key_item}})
-        response = self.client.call(
-            "TransactGetItems", {"TransactItems": entries, "ReturnConsumedCapacity": "TOTAL"}
+def transact_get(
+    db: DBBase, targets: Sequence[Key[Any] | Model | tuple[type[Model], Mapping[str, Any]]]
+) -> ItemList[Any]:
+    """``db.transact_get`` (see :meth:`DB.transact_get`)."""
+    keys = [_as_key(t) for t in targets]
+    if not 1 <= len(keys) <= MAX_TRANSACTION_ACTIONS:
+        raise ValidationError(
+            f"transact_get() takes 1 to {MAX_TRANSACTION_ACTIONS} keys, got {len(keys)}"
         )
-        capacity = self._account(response, "read", "TransactGetItems")
-        out: list[Any] = []
-        for (meta, _), result in zip(keys, response.get("Responses", []), strict=True):
-            item = result.get("Item")
-            if item is None:
-                out.append(None)
-                continue
-            with reading(self, meta, (item,)):
-                out.append(meta.from_item(item))
-        return ItemList(out, capacity)
+    seen: set[tuple[str, Any]] = set()
+    entries = []
+    for meta, key_item in keys:
+        table = db._table(meta)
+        identity = (table, freeze_key(key_item))
+        if identity in seen:
+            raise ValidationError(
+                f"{describe(meta, key_item)} is listed twice; DynamoDB allows one read "
+                "per item in a transaction"
+            )
+        seen.add(identity)
+        entries.append({"Get": {"TableName": table, "Key": key_item}})
+    response = db.client.call(
+        "TransactGetItems", {"TransactItems": entries, "ReturnConsumedCapacity": "TOTAL"}
+    )
+    capacity = db._account(response, "read", "TransactGetItems")
+    out: list[Any] = []
+    for (meta, _), result in zip(keys, response.get("Responses", []), strict=True):
+        item = result.get("Item")
+        if item is None:
+            out.append(None)
+            continue
+        with reading(db, meta, (item,)):
+            out.append(meta.from_item(item))
+    return ItemList(out, capacity)
 
 
 def _as_key(target: object) -> tuple[ModelMeta, Any]:

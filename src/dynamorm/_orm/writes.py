@@ -23,7 +23,7 @@ its ``explain``. Batch writes cannot be atomic, so models with extenders refuse 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from dynamorm._core._operands import Value
@@ -46,11 +46,6 @@ from dynamorm._orm.versioning import Expect, expect_for, own_version
 
 if TYPE_CHECKING:
     from dynamorm._orm.base import DBBase
-
-
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime (the default ``DB.clock``)."""
-    return datetime.now(UTC)
 
 
 def stamp_for_batch_put(
