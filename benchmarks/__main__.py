@@ -60,6 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _update_chart(doc: Path, results: list[Result], caption: str) -> None:
+    """Keep every benchmark's figures in ``<doc>.json`` (this run's replace that benchmark's
+    previous ones) and redraw ``<doc>.png`` from them."""
+    from benchmarks._chart import draw
+
+    store = doc.with_suffix(".json")
+    figures = json.loads(store.read_text()) if store.exists() else {}
+    figures.update({r.name: r.figures for r in results if r.figures})
+    store.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+    draw(figures, doc.with_suffix(".png"), caption)
+    print(f"updated {store} and {doc.with_suffix('.png')}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks; return 0, or 1 if any of them failed."""
     args_list = sys.argv[1:] if argv is None else argv
@@ -89,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text(update_doc(text, sections))
         print(f"updated {doc}", file=sys.stderr)
+        if results:
+            _update_chart(doc, results, f"{facts} Command: {command}")
     if args.json is not None:
         payload = {
             "facts": facts,

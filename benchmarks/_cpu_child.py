@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-SIDES = ("dynamorm", "boto3-client", "boto3-resource")
+SIDES = ("dynamorm", "boto3-client", "boto3-resource", "pydynox")
 _ARGS: dict[str, Any] = {
     "region_name": "us-east-1",
     "aws_access_key_id": "AKID",
@@ -30,6 +30,14 @@ def make_call(side: str, url: str) -> Callable[[], Any]:
         call = DB(region="us-east-1", endpoint_url=url, credentials=("AKID", "SECRET")).client.call
         payload = {"TableName": "t", "Key": {"pk": {"S": "k"}}}
         return lambda: call("GetItem", payload)
+    if side == "pydynox":
+        from pydynox import DynamoDBClient
+
+        client = DynamoDBClient(
+            region="us-east-1", endpoint_url=url, access_key="AKID", secret_key="SECRET"
+        )
+        get = client.sync_get_item
+        return lambda: {"Item": get("t", {"pk": "k"})}
     import boto3
 
     if side == "boto3-client":
@@ -48,7 +56,7 @@ def main(argv: list[str]) -> None:
     calls, warmup = int(calls_text), int(warmup_text)
     call = make_call(side, url)
     first = call()
-    if "Item" not in first:
+    if not first.get("Item"):
         raise SystemExit(f"{side}: GetItem returned no Item: {first!r}")
     for _ in range(warmup):
         call()

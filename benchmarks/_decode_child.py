@@ -20,7 +20,14 @@ from typing import Any
 
 from benchmarks._page_data import ITEMS, PARTITION, canonical, expected
 
-SIDES = ("dynamorm-page", "dynamorm-decode", "boto3-resource", "pynamodb")
+SIDES = (
+    "dynamorm-page",
+    "dynamorm-page-stdlib",
+    "dynamorm-decode",
+    "boto3-resource",
+    "pynamodb",
+    "pydynox",
+)
 NUMBERS = {"amount": 5, "fee": 8, "codes": 13}
 """Where the number types shown in the report are taken from (positions in a read-back tuple)."""
 
@@ -35,6 +42,11 @@ def _dynamorm_page(url: str) -> tuple[Fetch, Values]:
 
     db = DB(region="us-east-1", endpoint_url=url, credentials=("AKID", "SECRET"))
     return lambda: db.query(Order).where(Order.pk == PARTITION).page().items, values
+
+
+def _dynamorm_page_stdlib(url: str) -> tuple[Fetch, Values]:
+    sys.modules["msgspec"] = None  # type: ignore[assignment]  # import fails: no msgspec
+    return _dynamorm_page(url)
 
 
 def raw_body(url: str) -> bytes:
@@ -164,11 +176,90 @@ def _pynamodb(url: str) -> tuple[Fetch, Values]:
     return lambda: list(Order.query(PARTITION)), read_back
 
 
+def _exact(number: Any) -> Any:
+    """pydynox gives floats for fractional numbers inside lists and maps; for the value check,
+    Decimal(repr(x)) (exact for this page's prices, which have at most 2 decimals)."""
+    return Decimal(repr(number)) if isinstance(number, float) else number
+
+
+def _pydynox_values(o: Any) -> tuple[Any, ...]:
+    card = o.card
+    return (
+        o.pk,
+        o.sk,
+        o.customer,
+        o.status,
+        o.description,
+        o.amount,
+        o.attempts,
+        o.version,
+        o.fee,
+        o.rate,
+        o.paid,
+        o.refunded,
+        tuple(o.tags),
+        tuple(o.codes),
+        (card.brand, card.last4, card.exp_month, card.exp_year, card.holder),
+        tuple((line["sku"], line["qty"], _exact(line["price"])) for line in o.lines),
+    )
+
+
+def _pydynox(url: str) -> tuple[Fetch, Values]:
+    import dataclasses
+
+    from pydynox import DynamoDBClient, Model, ModelConfig
+    from pydynox.attributes import (
+        BooleanAttribute,
+        DecimalAttribute,
+        ListAttribute,
+        MapAttribute,
+        NumberAttribute,
+        NumberSetAttribute,
+        StringAttribute,
+        StringSetAttribute,
+    )
+
+    @dataclasses.dataclass
+    class Card:
+        brand: str
+        last4: str
+        exp_month: int
+        exp_year: int
+        holder: str
+
+    client = DynamoDBClient(
+        region="us-east-1", endpoint_url=url, access_key="AKID", secret_key="SECRET"
+    )
+
+    class Order(Model):
+        model_config = ModelConfig(table="orders", client=client)
+        pk = StringAttribute(partition_key=True)
+        sk = StringAttribute(sort_key=True)
+        customer = StringAttribute()
+        status = StringAttribute()
+        description = StringAttribute()
+        amount = NumberAttribute()
+        attempts = NumberAttribute()
+        version = NumberAttribute()
+        fee = DecimalAttribute()
+        rate = DecimalAttribute()
+        paid = BooleanAttribute()
+        refunded = BooleanAttribute()
+        tags = StringSetAttribute()
+        codes = NumberSetAttribute()
+        card = MapAttribute(Card)
+        lines = ListAttribute()
+
+    return lambda: list(Order.sync_query(partition_key=PARTITION)), _pydynox_values
+
+
 READERS: dict[str, Callable[[str], tuple[Fetch, Values]]] = {
     "dynamorm-page": _dynamorm_page,
+    "dynamorm-page-stdlib": _dynamorm_page_stdlib,
     "dynamorm-decode": _dynamorm_decode,
     "boto3-resource": _boto3_resource,
     "pynamodb": _pynamodb,
+    "pydynox": _pydynox,
 }
 
 

@@ -60,6 +60,8 @@ class Result:
     ratios: list[Ratio]
     notes: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    """For the chart: per measure, each side's median relative to boto3's (lower is better)."""
 
 
 def summarize(label: str, samples: Sequence[float], unit: str, note: str = "") -> Row:

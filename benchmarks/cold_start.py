@@ -9,15 +9,13 @@ so that all timed runs load .pyc files.
 from __future__ import annotations
 
 import importlib.util
-import resource
 import statistics
-import subprocess
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from benchmarks._context import Context
 from benchmarks._results import Result, Table, ratio, ratio_above_floor, rotations, summarize
+from benchmarks._spawn import spawn
 
 FLOOR = "pass"
 
@@ -50,9 +48,29 @@ assert r["Item"]["pk"] == {"S": "k"}, r
 print(t1 - t0, t2 - t1, t3 - t2)
 """
 
-SIDES = {"python -c pass": FLOOR, "dynamorm": DYNAMORM, "boto3 client": BOTO3}
+PYDYNOX = """\
+import sys, time
+t0 = time.perf_counter()
+from pydynox import DynamoDBClient
+t1 = time.perf_counter()
+c = DynamoDBClient(
+    region="us-east-1", endpoint_url=sys.argv[1], access_key="AKID", secret_key="SECRET"
+)
+t2 = time.perf_counter()
+r = c.sync_get_item("t", {"pk": "k"})
+t3 = time.perf_counter()
+assert r["pk"] == "k", r
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+SIDES = {
+    "python -c pass": FLOOR,
+    "dynamorm": DYNAMORM,
+    "boto3 client": BOTO3,
+    "pydynox client": PYDYNOX,
+}
 PHASES = ("import", "build client", "first GetItem")
-TARGET = 0.25
+TARGET, TARGET_PYDYNOX = 0.15, 0.45
 RUNS, QUICK_RUNS = 21, 2
 CHILD_TIMEOUT = 60.0
 
@@ -69,34 +87,24 @@ def _median_ms(values: Iterable[float]) -> str:
     return f"{statistics.median(values):.1f} ms"
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _spawn(ctx: Context, script: str, env: dict[str, str]) -> list[float]:
-    """Run one child; return its wall time, its CPU time (user + sys) and the phase times it
-    printed, all in ms."""
-    cpu = _children_cpu()
-    start = time.perf_counter()
-    done = subprocess.run(
-        [ctx.python, "-c", script, ctx.server_url],
-        env=env,
-        cwd=ctx.root,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        check=False,
+    """Run one child; return its wall time, its CPU time (user + sys), its peak RSS (MB) and the
+    phase times it printed, times in ms."""
+    done = spawn(
+        [ctx.python, "-c", script, ctx.server_url], env=env, cwd=ctx.root, timeout=CHILD_TIMEOUT
     )
-    elapsed = time.perf_counter() - start
-    cpu = _children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"cold-start child failed ({done.returncode}):\n{done.stderr.strip()}")
-    return [elapsed * 1000, cpu * 1000, *(float(x) * 1000 for x in done.stdout.split())]
+    return [
+        done.wall * 1000,
+        done.cpu * 1000,
+        done.peak_rss_mb,
+        *(float(x) * 1000 for x in done.stdout.split()),
+    ]
 
 
 def run(ctx: Context) -> Result:
-    """Measure cold start of each side; ratio dynamorm / boto3."""
+    """Measure cold start of each side; ratios dynamorm / boto3 and dynamorm / pydynox."""
     runs = QUICK_RUNS if ctx.quick else RUNS
     env = ctx.child_env()
     for script in SIDES.values():
@@ -108,15 +116,18 @@ def run(ctx: Context) -> Result:
         samples[label].append(_spawn(ctx, SIDES[label], env))
     rows = {label: summarize(label, [s[0] for s in samples[label]], "ms") for label in labels}
     cpu = {label: summarize(label, [s[1] for s in samples[label]], "ms") for label in labels}
+    rss = {label: summarize(label, [s[2] for s in samples[label]], "MB") for label in labels}
     floor, ours, boto3 = rows["python -c pass"], rows["dynamorm"], rows["boto3 client"]
+    pydynox = rows["pydynox client"]
     inside = []
     for label in labels:
-        phase_cells = (_median_ms(s[k] for s in samples[label]) for k in range(2, 2 + len(PHASES)))
+        phase_cells = (_median_ms(s[k] for s in samples[label]) for k in range(3, 3 + len(PHASES)))
         timed = label != "python -c pass"
         inside.append(
             [
                 label,
                 _median_ms(s[1] for s in samples[label]),
+                f"{rss[label].median:.1f} MB",
                 *(phase_cells if timed else ["—"] * len(PHASES)),
             ]
         )
@@ -126,14 +137,24 @@ def run(ctx: Context) -> Result:
         rows=list(rows.values()),
         ratios=[
             ratio("dynamorm / boto3 client", ours, boto3, TARGET),
+            ratio("dynamorm / pydynox client", ours, pydynox, TARGET_PYDYNOX),
             ratio_above_floor("(dynamorm - floor) / (boto3 - floor)", ours, boto3, floor),
             ratio("child CPU time: dynamorm / boto3 client", cpu["dynamorm"], cpu["boto3 client"]),
+            ratio("peak RSS: dynamorm / boto3 client", rss["dynamorm"], rss["boto3 client"]),
+            ratio("peak RSS: dynamorm / pydynox client", rss["dynamorm"], rss["pydynox client"]),
         ],
+        figures={
+            "time": {label: rows[label].median / boto3.median for label in labels[1:]},
+            "peak RSS": {
+                label: rss[label].median / rss["boto3 client"].median for label in labels[1:]
+            },
+        },
         tables=[
             Table(
-                "Medians seen from inside: the child's CPU time (user + sys, all of the process) "
-                "and the phases timed by the child itself (interpreter start-up excluded):",
-                ["Side", "child CPU", *PHASES],
+                "Medians seen from inside: the child's CPU time (user + sys, all of the process), "
+                "its peak resident set size (from wait4) and the phases timed by the child itself "
+                "(interpreter start-up excluded):",
+                ["Side", "child CPU", "peak RSS", *PHASES],
                 inside,
             )
         ],
@@ -142,7 +163,9 @@ def run(ctx: Context) -> Result:
             "side run once untimed first; wall time from spawn to exit, measured by the parent.",
             "Bytecode writing enabled in the children (PYTHONDONTWRITEBYTECODE removed); .pyc "
             f"files of dynamorm and botocore present before timing: {'yes' if pyc else 'NO'}.",
-            "AWS_* variables and ~/.aws are hidden from the children; both sides get explicit "
-            "region, endpoint and static credentials and talk to the same instant server.",
+            "AWS_* variables and ~/.aws are hidden from the children; every side gets explicit "
+            "region, endpoint and static credentials and talks to the same instant server.",
+            "dynamorm returns the raw AttributeValue item (db.client.call), the boto3 client "
+            "too; pydynox's client returns the item as Python values (its Rust core converts).",
         ],
     )

@@ -9,16 +9,14 @@ phases. Sides alternate, each is run once untimed first (so .pyc files exist).
 
 from __future__ import annotations
 
-import resource
 import statistics
-import subprocess
-import time
 
 from benchmarks._context import Context
 from benchmarks._results import Result, Table, ratio, ratio_above_floor, rotations, summarize
 from benchmarks._server import ROOT
+from benchmarks._spawn import spawn
 
-TARGET = 0.25
+TARGET, TARGET_PYDYNOX = 0.12, 0.45
 RUNS, QUICK_RUNS = 21, 2
 CHILD_TIMEOUT = 60.0
 EXAMPLE = ROOT / "examples" / "lambda"
@@ -53,6 +51,7 @@ SIDES = {
     "python -c pass": ("pass", ""),
     "dynamorm handler": (CHILD.format(module="handler"), str(EXAMPLE)),
     "boto3 handler": (CHILD.format(module="_boto3_handler"), str(BENCHMARKS)),
+    "pydynox handler": (CHILD.format(module="_pydynox_handler"), str(BENCHMARKS)),
 }
 PHASES = ("import + init", "first invocation")
 
@@ -75,39 +74,29 @@ def _lambda_env(ctx: Context) -> dict[str, str]:
     return env
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _spawn(ctx: Context, label: str, env: dict[str, str]) -> list[float]:
-    """Run one child; return wall time, CPU time and the child's phase times, in ms."""
+    """Run one child; return wall time, CPU time, peak RSS (MB) and the child's phase times
+    (times in ms)."""
     script, folder = SIDES[label]
-    cpu = _children_cpu()
-    start = time.perf_counter()
-    done = subprocess.run(
-        [ctx.python, "-c", script, folder],
-        env=env,
-        cwd=ctx.root,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    cpu = _children_cpu() - cpu
+    done = spawn([ctx.python, "-c", script, folder], env=env, cwd=ctx.root, timeout=CHILD_TIMEOUT)
     if done.returncode != 0:
         raise RuntimeError(f"{label} child failed ({done.returncode}):\n{done.stderr.strip()}")
     phases = [line.split()[1:] for line in done.stderr.splitlines() if line.startswith("PHASES")]
-    return [elapsed * 1000, cpu * 1000, *(float(x) * 1000 for x in (phases or [[]])[-1])]
+    return [
+        done.wall * 1000,
+        done.cpu * 1000,
+        done.peak_rss_mb,
+        *(float(x) * 1000 for x in (phases or [[]])[-1]),
+    ]
 
 
 def _phase_medians(samples: list[list[float]]) -> list[str]:
-    return [f"{statistics.median(s[2 + k] for s in samples):.1f} ms" for k in range(len(PHASES))]
+    return [f"{statistics.median(s[3 + k] for s in samples):.1f} ms" for k in range(len(PHASES))]
 
 
 def run(ctx: Context) -> Result:
-    """Measure the example handler's cold start on each side; ratio dynamorm / boto3."""
+    """Measure the example handler's cold start on each side; ratios against boto3 and
+    pydynox."""
     runs = QUICK_RUNS if ctx.quick else RUNS
     env = _lambda_env(ctx)
     labels = list(SIDES)
@@ -118,9 +107,16 @@ def run(ctx: Context) -> Result:
         samples[label].append(_spawn(ctx, label, env))
     rows = {label: summarize(label, [s[0] for s in samples[label]], "ms") for label in labels}
     cpu = {label: summarize(label, [s[1] for s in samples[label]], "ms") for label in labels}
+    rss = {label: summarize(label, [s[2] for s in samples[label]], "MB") for label in labels}
     floor, ours, boto3 = rows["python -c pass"], rows["dynamorm handler"], rows["boto3 handler"]
+    pydynox = rows["pydynox handler"]
     phases = [
-        [label, f"{cpu[label].median:.1f} ms", *_phase_medians(samples[label])]
+        [
+            label,
+            f"{cpu[label].median:.1f} ms",
+            f"{rss[label].median:.1f} MB",
+            *_phase_medians(samples[label]),
+        ]
         for label in labels[1:]
     ]
     return Result(
@@ -129,14 +125,23 @@ def run(ctx: Context) -> Result:
         rows=list(rows.values()),
         ratios=[
             ratio("dynamorm handler / boto3 handler", ours, boto3, TARGET),
+            ratio("dynamorm handler / pydynox handler", ours, pydynox, TARGET_PYDYNOX),
             ratio_above_floor("(dynamorm - floor) / (boto3 - floor)", ours, boto3, floor),
             ratio("child CPU: dynamorm / boto3", cpu["dynamorm handler"], cpu["boto3 handler"]),
+            ratio("peak RSS: dynamorm / boto3", rss["dynamorm handler"], rss["boto3 handler"]),
+            ratio("peak RSS: dynamorm / pydynox", rss["dynamorm handler"], rss["pydynox handler"]),
         ],
+        figures={
+            "time": {label: rows[label].median / boto3.median for label in labels[1:]},
+            "peak RSS": {
+                label: rss[label].median / rss["boto3 handler"].median for label in labels[1:]
+            },
+        },
         tables=[
             Table(
-                "Medians seen from inside: the child's CPU time and the phases it timed itself "
-                "(interpreter start-up excluded):",
-                ["Side", "child CPU", *PHASES],
+                "Medians seen from inside: the child's CPU time, its peak resident set size "
+                "(from wait4) and the phases it timed itself (interpreter start-up excluded):",
+                ["Side", "child CPU", "peak RSS", *PHASES],
                 phases,
             )
         ],
@@ -146,8 +151,9 @@ def run(ctx: Context) -> Result:
             "dynamorm: examples/lambda/handler.py as shipped (model, lambda_db with prewarm and "
             "an EMF hook, a deadline view per invocation; its put is an UpdateItem). boto3: "
             "benchmarks/_boto3_handler.py, a boto3.resource Table doing get_item and a "
-            "conditional put_item.",
-            "Both read region, credentials and AWS_ENDPOINT_URL_DYNAMODB from the environment, "
+            "conditional put_item. pydynox: benchmarks/_pydynox_handler.py, a pydynox 1.8 model "
+            "with a VersionAttribute doing sync_get and sync_save.",
+            "All read region, credentials and AWS_ENDPOINT_URL_DYNAMODB from the environment, "
             "as on Lambda, and talk to the same instant server (every answer is its GetItem "
             "response).",
         ],
