@@ -68,6 +68,8 @@ def _update_chart(doc: Path, results: list[Result], caption: str) -> None:
     store = doc.with_suffix(".json")
     figures = json.loads(store.read_text()) if store.exists() else {}
     figures.update({r.name: r.figures for r in results if r.figures})
+    if not figures:
+        return
     store.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
     draw(figures, doc.with_suffix(".png"), caption)
     print(f"updated {store} and {doc.with_suffix('.png')}", file=sys.stderr)
@@ -102,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text(update_doc(text, sections))
         print(f"updated {doc}", file=sys.stderr)
-        if results:
-            _update_chart(doc, results, f"{facts} Command: {command}")
+        _update_chart(doc, results, f"{facts} Command: {command}")
     if args.json is not None:
         payload = {
             "facts": facts,

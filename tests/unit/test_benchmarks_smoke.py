@@ -113,13 +113,16 @@ def _check_result(result: dict[str, Any]) -> None:
 
 
 EXPECTED_ROWS = {
-    "cold_start": ["python -c pass", "dynamorm", "boto3 client"],
-    "cpu_per_call": ["dynamorm", "boto3 client", "boto3 resource Table"],
+    "cold_start": ["python -c pass", "dynamorm", "boto3 client", "pydynox client"],
+    "cpu_per_call": ["dynamorm", "boto3 client", "boto3 resource Table", "pydynox client"],
+    "lambda_cold_start": ["python -c pass", "dynamorm handler", "boto3 handler", "pydynox handler"],
     "decode_page": [
         "dynamorm page()",
+        "dynamorm page(), no msgspec",
         "dynamorm decode_page() alone",
         "boto3 resource Table.query",
         "PynamoDB Model.query",
+        "pydynox Model.sync_query",
     ],
 }
 
@@ -147,6 +150,10 @@ def test_quick_run_writes_well_formed_results(
     assert f"<!-- bench:{name}:begin -->" in text
     assert f"### {result['title']}" in text
     assert result["title"] in capsys.readouterr().out
+    # The chart: this benchmark's figures (relative to boto3) stored and drawn as a PNG.
+    assert set(json.loads(doc.with_suffix(".json").read_text())) == {name}
+    assert result["figures"]
+    assert doc.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
 
 
 def _fake(ctx: Context) -> Result:
