@@ -6,7 +6,6 @@ import json
 import sys
 import time
 import zlib
-from datetime import UTC, datetime
 from typing import Any
 
 from dynamorm._core.errors import (
@@ -243,6 +242,8 @@ def clock_skew(error: ServiceError, now: float | None = None) -> float | None:
     # RFC 7231 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
     if len(parts) != 6 or parts[2] not in _MONTHS or parts[5] != "GMT":
         return None
+    from datetime import UTC, datetime  # this rare error path only: not on a cold start
+
     try:
         hour, minute, second = (int(p) for p in parts[4].split(":"))
         server = datetime(

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from dynamorm._core.errors import ConfigurationError, InvalidModel
 from dynamorm._orm.results import Capacity, Usage
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from dynamorm._features.cost import Costs
     from dynamorm._io.client import Client
     from dynamorm._orm.meta import ModelMeta
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 def utc_now() -> datetime:
     """The current time as an aware UTC datetime (the default ``DB.clock``)."""
+    from datetime import UTC, datetime  # loaded with the first write, not on a cold start
+
     return datetime.now(UTC)
 
 
