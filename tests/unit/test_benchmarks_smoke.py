@@ -112,6 +112,7 @@ def _check_result(result: dict[str, Any]) -> None:
         assert item["value"] > 0
 
 
+CHARTED = {"cold_start", "cpu_per_call", "lambda_cold_start", "decode_page"}
 EXPECTED_ROWS = {
     "cold_start": ["python -c pass", "dynamorm", "boto3 client", "pydynox client"],
     "cpu_per_call": ["dynamorm", "boto3 client", "boto3 resource Table", "pydynox client"],
@@ -150,10 +151,12 @@ def test_quick_run_writes_well_formed_results(
     assert f"<!-- bench:{name}:begin -->" in text
     assert f"### {result['title']}" in text
     assert result["title"] in capsys.readouterr().out
-    # The chart: this benchmark's figures (relative to boto3) stored and drawn as a PNG.
-    assert set(json.loads(doc.with_suffix(".json").read_text())) == {name}
-    assert result["figures"]
-    assert doc.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    # The chart: the figures (relative to boto3) of the benchmarks that have them, stored and
+    # drawn as a PNG.
+    if name in CHARTED:
+        assert set(json.loads(doc.with_suffix(".json").read_text())) == {name}
+        assert result["figures"]
+        assert doc.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
 
 
 def _fake(ctx: Context) -> Result:
