@@ -18,7 +18,14 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import cold_start, cpu_per_call, decode_page, encryption, lambda_cold_start
+from benchmarks import (
+    cold_start,
+    cpu_per_call,
+    decode_page,
+    encryption,
+    idempotency,
+    lambda_cold_start,
+)
 from benchmarks._context import Context
 from benchmarks._results import (
     RESULTS_END,
@@ -37,6 +44,7 @@ BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "lambda_cold_start": lambda_cold_start.run,
     "decode_page": decode_page.run,
     "encryption": encryption.run,
+    "idempotency": idempotency.run,
 }
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
 NEW_DOC = f"# Benchmarks\n\n## Results\n\n{RESULTS_END}\n"
