@@ -23,6 +23,7 @@ from benchmarks import (
     cpu_per_call,
     decode_page,
     encryption,
+    exactly_once,
     idempotency,
     lambda_cold_start,
 )
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "decode_page": decode_page.run,
     "encryption": encryption.run,
     "idempotency": idempotency.run,
+    "exactly_once": exactly_once.run,
 }
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
 NEW_DOC = f"# Benchmarks\n\n## Results\n\n{RESULTS_END}\n"

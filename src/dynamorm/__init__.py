@@ -16,6 +16,7 @@ from dynamorm._core.errors import (
     ConnectionReset,
     CredentialsError,
     DeadlineExceeded,
+    DeadlineOutcomeUnknown,
     DynamORMError,
     EncryptedFieldNotQueryable,
     EncryptionNotConfigured,
@@ -40,6 +41,7 @@ from dynamorm._core.errors import (
     MissingPrimaryKey,
     MultipleResults,
     NotFound,
+    OutcomeUnknown,
     ProtocolError,
     ReadTimeout,
     RequestValidationFailed,
@@ -375,4 +377,7 @@ __all__ = [
     "audit_stream",
     "current_actor",
     "estimate_cost",
+    # --- exactly-once writes (issue 9) ---
+    "DeadlineOutcomeUnknown",
+    "OutcomeUnknown",
 ]

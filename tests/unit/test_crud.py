@@ -75,16 +75,47 @@ class FakeDynamo:
     def __init__(self, *answers: tuple[int, dict[str, Any]]) -> None:
         self.answers = list(answers) or [(200, {})]
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.tokens: list[str | None] = []
 
     def __call__(self, request: Request) -> Response:
         operation = validate_http_request(request.method, request.headers, request.body)
-        self.sent.append((operation, json.loads(request.body)))
+        payload, token = without_token(json.loads(request.body))
+        self.sent.append((operation, payload))
+        self.tokens.append(token)
         status, body = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         return Response(status, {"x-amzn-requestid": "RID"}, json.dumps(body).encode())
 
     @property
     def last(self) -> dict[str, Any]:
         return self.sent[-1][1]
+
+
+def without_token(payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """``payload`` without the write token the library adds (see ``_orm/exactly_once.py``),
+    and that token (None if it had none)."""
+    out = dict(payload)
+    item = out.get("Item")
+    if item is not None and "_dm_tok" in item:
+        out["Item"] = {k: v for k, v in item.items() if k != "_dm_tok"}
+        return out, item["_dm_tok"]["S"]
+    expression = out.get("UpdateExpression", "")
+    if "#dm_tok = :dm_tok" not in expression:
+        return out, None
+    out["UpdateExpression"] = expression.replace("#dm_tok = :dm_tok, ", "").replace(
+        "SET #dm_tok = :dm_tok ", ""
+    )
+    names = {k: v for k, v in out["ExpressionAttributeNames"].items() if k != "#dm_tok"}
+    values = dict(out["ExpressionAttributeValues"])
+    token = values.pop(":dm_tok")["S"]
+    for name, mapping in (
+        ("ExpressionAttributeNames", names),
+        ("ExpressionAttributeValues", values),
+    ):
+        if mapping:
+            out[name] = mapping
+        else:
+            out.pop(name)
+    return out, token
 
 
 def ok(**body: Any) -> tuple[int, dict[str, Any]]:
@@ -450,30 +481,48 @@ def test_update_of_an_instance_checks_version_and_existence_and_refreshes_it() -
 
 def test_update_by_key_increments_the_version_without_checking_it() -> None:
     answer = stored(version={"N": "8"}, note={"S": "x"})
-    fake = FakeDynamo(ok(Attributes=answer, **WRITE_1))
+    write = {"ConsumedCapacity": [{"TableName": "payments", "CapacityUnits": 2.0}]}
+    read = {"ConsumedCapacity": {"TableName": "payments", "CapacityUnits": 1.0}}
+    fake = FakeDynamo(ok(**write), ok(Item=answer, **read))
     k = key(Payment, merchant_id="m1", payment_id="p1")
     out = make_db(fake).update(k, Payment.note.set("x"))
-    body = fake.last
-    assert body["ConditionExpression"] == "attribute_exists(#n0)"
-    assert body["UpdateExpression"] == "SET #n1 = :v0, #n2 = :v1 ADD #n3 :v2"
-    assert body["ExpressionAttributeNames"] == {
+    # ADD 1 to the version is not idempotent: a one-action tokened transaction, then a
+    # consistent read for the item to return.
+    (tx_op, tx), (get_op, get) = fake.sent
+    assert (tx_op, get_op) == ("TransactWriteItems", "GetItem")
+    assert tx["ClientRequestToken"]
+    ((entry,),) = [list(i.values()) for i in tx["TransactItems"]]
+    assert entry["ConditionExpression"] == "attribute_exists(#n0)"
+    assert entry["UpdateExpression"] == "SET #n1 = :v0, #n2 = :v1 ADD #n3 :v2"
+    assert entry["ExpressionAttributeNames"] == {
         "#n0": "merchant_id",
         "#n1": "note",
         "#n2": "updated_at",
         "#n3": "version",
     }
-    assert body["ExpressionAttributeValues"][":v2"] == {"N": "1"}
+    assert entry["ExpressionAttributeValues"][":v2"] == {"N": "1"}
+    assert get == {
+        "TableName": "payments",
+        "Key": KEY,
+        "ConsistentRead": True,
+        "ReturnConsumedCapacity": "TOTAL",
+    }
     assert isinstance(out, Payment)
     assert (out.note, out.version) == ("x", 8)
-    assert (
-        consumed_capacity(out)
-        == consumed_capacity(k)
-        == Capacity(write=1.0, total=1.0, by_table={"payments": 1.0})
+    assert consumed_capacity(out) == consumed_capacity(k)
+    assert consumed_capacity(k) == Capacity(
+        read=1.0, write=2.0, total=3.0, by_table={"payments": 3.0}
     )
 
 
 def test_update_of_a_missing_item_raises_not_found() -> None:
-    fake = FakeDynamo(checked_failed(None))
+    fake = FakeDynamo(
+        fail(
+            "TransactionCanceledException",
+            "Transaction cancelled",
+            CancellationReasons=[{"Code": "ConditionalCheckFailed", "Message": "failed"}],
+        )
+    )
     with pytest.raises(NotFound, match=r"Payment\(merchant_id='m1', payment_id='p1'\) not found"):
         make_db(fake).update(key(Payment, merchant_id="m1", payment_id="p1"), Payment.amount.add(1))
 
@@ -599,24 +648,30 @@ def test_delete_of_an_instance_checks_its_version_but_tolerates_a_missing_item()
     fake = FakeDynamo(ok(**WRITE_1))
     p = loaded()
     assert make_db(fake).delete(p, condition=Payment.amount < 500) is None  # type: ignore[func-returns-value]
-    assert fake.sent == [
-        (
-            "DeleteItem",
+    # A conditional delete goes as a one-action tokened transaction (exactly once: a lost
+    # answer is re-sent with the same token, which DynamoDB deduplicates).
+    ((operation, body),) = fake.sent
+    assert operation == "TransactWriteItems"
+    assert len(body.pop("ClientRequestToken")) == 36
+    assert body == {
+        "TransactItems": [
             {
-                "TableName": "payments",
-                "Key": KEY,
-                "ConditionExpression": "(attribute_not_exists(#n0) OR #n1 = :v0) AND #n2 < :v1",
-                "ExpressionAttributeNames": {
-                    "#n0": "merchant_id",
-                    "#n1": "version",
-                    "#n2": "amount",
-                },
-                "ExpressionAttributeValues": {":v0": {"N": "3"}, ":v1": {"N": "500"}},
-                "ReturnConsumedCapacity": "TOTAL",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            },
-        )
-    ]
+                "Delete": {
+                    "TableName": "payments",
+                    "Key": KEY,
+                    "ConditionExpression": "(attribute_not_exists(#n0) OR #n1 = :v0) AND #n2 < :v1",
+                    "ExpressionAttributeNames": {
+                        "#n0": "merchant_id",
+                        "#n1": "version",
+                        "#n2": "amount",
+                    },
+                    "ExpressionAttributeValues": {":v0": {"N": "3"}, ":v1": {"N": "500"}},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        ],
+        "ReturnConsumedCapacity": "TOTAL",
+    }
     assert Payment.__meta__.loaded_item(p) is None  # a later save() creates it again
     assert consumed_capacity(p) is not None
 

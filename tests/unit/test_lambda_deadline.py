@@ -18,6 +18,7 @@ from dynamorm import (
     Credentials,
     DeadlineExceeded,
     EndpointUnreachable,
+    OutcomeUnknown,
     ReadTimeout,
     Request,
     Response,
@@ -181,11 +182,13 @@ def test_handler_stops_before_deadline_and_says_how_much_was_done(clock: Clock) 
 
 def test_write_whose_response_never_came_is_reported_as_unknown(clock: Clock) -> None:
     view = make_db(SlowTransport(clock, 1.0), clock).with_deadline(0.5)
-    with pytest.raises(DeadlineExceeded) as info:
+    with pytest.raises(OutcomeUnknown) as info:
         view.client.call("PutItem", PUT)
     message = str(info.value)
     assert "0 requests completed under this deadline" in message
-    assert "the last PutItem may or may not have been applied" in message
+    assert "the write may or may not have been applied" in message
+    assert info.value.operation == "PutItem"
+    assert info.value.attempts == 1
 
 
 def test_backoff_never_sleeps_past_the_deadline(clock: Clock) -> None:

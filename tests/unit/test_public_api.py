@@ -152,6 +152,9 @@ EXPORTED = {
     "audit_stream",
     "current_actor",
     "estimate_cost",
+    # --- exactly-once writes (issue 9) ---
+    "DeadlineOutcomeUnknown",
+    "OutcomeUnknown",
 }
 
 

@@ -25,6 +25,7 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     "delete": ("DELETE", "{p} {v}"),
 }
 _CLAUSES = ("SET", "REMOVE", "ADD", "DELETE")
+_ACCUMULATING = frozenset({"increment", "decrement", "append", "prepend"})
 _SETS = frozenset({"SS", "NS", "BS"})
 
 # kind -> (AttributeValue types the operand must have, what to tell the user otherwise)
@@ -65,6 +66,16 @@ class UpdateAction:
     def clause(self) -> str:
         """``SET``, ``REMOVE``, ``ADD`` or ``DELETE``."""
         return _TEMPLATES[self._kind][0]
+
+    @property
+    def idempotent(self) -> bool:
+        """True if applying the action twice leaves the item as applying it once does (False
+        for arithmetic, list appends and ``ADD`` of a number)."""
+        kind = self._kind
+        if kind == "add":
+            operand = self._operand
+            return isinstance(operand, Value) and next(iter(operand.av)) in _SETS
+        return kind not in _ACCUMULATING
 
     @property
     def path(self) -> Path[Any]:

@@ -154,14 +154,20 @@ class UnknownPartner(ConfigurationError, LookupError):
 
 
 class TransportError(DynamORMError, ConnectionError):
-    """The request could not be delivered or the answer could not be read."""
+    """The request could not be delivered or the answer could not be read.
+
+    ``sent`` is False only when the request certainly never reached the endpoint in full (so
+    it cannot have been processed); ``sends`` counts the times the transport started sending it.
+    """
 
     code = "ErrTransport"
     retryable = True
 
-    def __init__(self, message: str, *, endpoint: str = "") -> None:
+    def __init__(self, message: str, *, endpoint: str = "", sent: bool = True) -> None:
         super().__init__(message)
-        self.endpoint = endpoint
+        self.endpoint: str = endpoint
+        self.sent: bool = sent
+        self.sends: int = 1
 
 
 class EndpointUnreachable(TransportError):
@@ -169,6 +175,9 @@ class EndpointUnreachable(TransportError):
 
     code = "ErrEndpointUnreachable"
     retryable = False
+
+    def __init__(self, message: str, *, endpoint: str = "", sent: bool = False) -> None:
+        super().__init__(message, endpoint=endpoint, sent=sent)
 
 
 class ConnectionReset(TransportError):
@@ -635,6 +644,50 @@ class KmsError(ServiceError):
 
 
 # --- end of the field encryption block -------------------------------------------------------
+
+
+# --- exactly-once writes ----------------------------------------------------------------------
+
+
+class OutcomeUnknown(DynamORMError):
+    """A write was sent and no definitive answer came back: it may or may not have been applied.
+
+    ``operation`` is the DynamoDB operation, ``key`` the item's primary key (attribute names
+    to values, when known), ``attempts`` the sends made and ``last_error`` the failure that
+    ended them. Read the item before deciding to write again.
+    """
+
+    code = "ErrOutcomeUnknown"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        key: dict[str, Any] | None = None,
+        last_error: BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.operation: str = operation
+        self.key: dict[str, Any] = key if key is not None else {}
+        self.last_error: BaseException | None = last_error
+
+
+class DeadlineOutcomeUnknown(OutcomeUnknown, DeadlineExceeded):
+    """The deadline stopped a write after a send that may have been applied: both an
+    ``OutcomeUnknown`` and a ``DeadlineExceeded``."""
+
+    code = "ErrDeadlineOutcomeUnknown"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        key: dict[str, Any] | None = None,
+        last_error: BaseException | None = None,
+    ) -> None:
+        OutcomeUnknown.__init__(self, message, operation=operation, key=key, last_error=last_error)
 
 
 # DynamoDB ``__type`` (after '#') -> exception class.

@@ -169,6 +169,8 @@ def verify_body(operation: str, status: int, headers: dict[str, str], body: byte
 
 def _decode(operation: str, status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
     data: Any
+    if not body and status == 200:
+        raise ProtocolError(f"{operation}: HTTP 200 with an empty body", status=status)
     try:
         data = _loads(body) if body else {}
     except ValueError:

@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from dynamorm._core.errors import (
     AccessDenied,
+    ConditionFailed,
     DeadlineExceeded,
+    DeadlineOutcomeUnknown,
     DynamORMError,
     ExpiredToken,
+    OutcomeUnknown,
+    ProtocolError,
     ServiceError,
+    ServiceUnavailable,
+    TransportError,
 )
 from dynamorm._core.protocol import (
     USER_AGENT,
@@ -64,8 +70,9 @@ def send_signed(
     clock_offset: float = 0.0,
 ) -> Response:
     """SigV4-sign a ``POST /`` and send it; (connect, read) timeouts are clamped to the time
-    left; ``clock_offset`` (seconds) corrects the signing time for a skewed local clock. The one
-    place that signs and sends, for DynamoDB and for STS."""
+    left, which also bounds the whole exchange; ``clock_offset`` (seconds) corrects the
+    signing time for a skewed local clock. The one place that signs and sends, for DynamoDB
+    and for STS."""
     secrets: dict[str, Secret] = {}
     for name, value in sign(
         "POST",
@@ -86,19 +93,95 @@ def send_signed(
             headers[name] = value
     headers["user-agent"] = user_agent
     connect_timeout, read_timeout = timeouts
+    deadline = None
     if remaining is not None:
         connect_timeout = min(connect_timeout, remaining)
         read_timeout = min(read_timeout, remaining)
-    return transport(
-        Request(
-            endpoint,
-            headers,
-            body,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            secret_headers=secrets,
-        )
+        deadline = _monotonic() + remaining
+    request = Request(
+        endpoint,
+        headers,
+        body,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        deadline=deadline,
+        secret_headers=secrets,
     )
+    return transport(request)
+
+
+class Replay:
+    """How a write that may already have reached DynamoDB is sent again: ``build()`` returns a
+    form DynamoDB cannot apply twice (None: never send it again); it is built only when
+    needed. ``sent`` becomes True once an attempt may have been applied, so the caller knows
+    a later answer may reflect it."""
+
+    __slots__ = ("build", "sent")
+
+    def __init__(self, build: Callable[[], dict[str, Any]] | None) -> None:
+        self.build: Callable[[], dict[str, Any]] | None = build
+        self.sent: bool = False
+
+
+_GUARDED = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+
+
+def replay_safe(operation: str, payload: dict[str, Any]) -> bool:
+    """True if sending ``payload`` twice has the effect of sending it once (as far as DynamoDB
+    guarantees): reads, tokened transactions and (idempotent) BatchWriteItem puts and deletes."""
+    if operation in _GUARDED:
+        return False
+    if operation in ("TransactWriteItems", "ExecuteTransaction"):
+        return bool(payload.get("ClientRequestToken"))
+    if operation == "ExecuteStatement":
+        return _is_select(payload.get("Statement"))
+    if operation == "BatchExecuteStatement":
+        statements = payload.get("Statements")
+        return isinstance(statements, list) and all(
+            isinstance(s, dict) and _is_select(s.get("Statement")) for s in statements
+        )
+    return True
+
+
+def _is_select(statement: object) -> bool:
+    return isinstance(statement, str) and statement.lstrip()[:6].upper() == "SELECT"
+
+
+def may_have_applied(exc: DynamORMError) -> bool:
+    """True if the request that failed with ``exc`` may have been applied: the transport failed
+    after sending it, DynamoDB answered 5xx, or the answer was unreadable."""
+    if isinstance(exc, TransportError):
+        return exc.sent
+    return isinstance(exc, ProtocolError | ServiceUnavailable)
+
+
+def _unknown(operation: str, payload: dict[str, Any], last: DynamORMError) -> OutcomeUnknown:
+    key = payload.get("Key")
+    where = f" of {key}" if isinstance(key, dict) and key else ""
+    error = OutcomeUnknown(
+        f"{operation}{where}: no definitive answer after {last.attempts} attempt(s), so the "
+        f"write may or may not have been applied; read the item before writing again "
+        f"(last error: {last})",
+        operation=operation,
+        key=key if isinstance(key, dict) else None,
+        last_error=last,
+    )
+    error.attempts = last.attempts
+    return error
+
+
+def _unknown_at_deadline(
+    operation: str, payload: dict[str, Any], text: str, last: DynamORMError, attempts: int
+) -> DeadlineOutcomeUnknown:
+    key = payload.get("Key")
+    error = DeadlineOutcomeUnknown(
+        f"{text}; an earlier attempt may or may not have been applied",
+        operation=operation,
+        key=key if isinstance(key, dict) else None,
+        last_error=last,
+    )
+    error.attempts = attempts
+    return error
 
 
 class Client:
@@ -139,20 +222,38 @@ class Client:
         self._sleep: Callable[[float], None] = time.sleep
 
     def call(
-        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        replay: Replay | None = None,
     ) -> dict[str, Any]:
         """Send one DynamoDB operation with a raw DynamoDB JSON payload; return the response.
 
         Retryable failures are retried per the client's :class:`RetryPolicy`. ``deadline`` is a
         ``time.monotonic()`` instant no attempt or backoff sleep may run past; it defaults to the
         client's ``deadline`` attribute (set on deadline-bound views of a DB).
+
+        A write DynamoDB does not deduplicate (PutItem, UpdateItem, DeleteItem, an untokened
+        transaction, a PartiQL write) is never sent again after a failure that may have
+        reached DynamoDB (a reset or timeout after sending, a 5xx, an unreadable 200): that
+        raises :class:`OutcomeUnknown`, unless ``replay`` gives a form that is safe to send
+        again, which is then used for every later attempt.
         """
         if self.hooks:
-            return self._observed(operation, payload, deadline, parse_response, capacity_of)
-        return self._call(operation, payload, deadline, None, parse_response)
+            return self._observed(
+                operation, payload, parse_response, capacity_of, deadline=deadline, replay=replay
+            )
+        return self._call(operation, payload, deadline, None, parse_response, replay=replay)
 
     def call_raw(
-        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        replay: Replay | None = None,
     ) -> bytes:
         """Like :meth:`call`, but return the verified response body as raw JSON bytes.
 
@@ -160,8 +261,10 @@ class Client:
         successful body is left undecoded, for a faster decoder of the caller's choice.
         """
         if self.hooks:
-            return self._observed(operation, payload, deadline, response_body, raw_capacity_of)
-        return self._call(operation, payload, deadline, None, response_body)
+            return self._observed(
+                operation, payload, response_body, raw_capacity_of, deadline=deadline, replay=replay
+            )
+        return self._call(operation, payload, deadline, None, response_body, replay=replay)
 
     def _call(
         self,
@@ -170,22 +273,29 @@ class Client:
         deadline: float | None,
         event: RequestEvent | None,
         parse: _Parse[T],
+        *,
+        replay: Replay | None,
     ) -> T:
         operation = self._check(operation)
         if deadline is None:
             deadline = self.deadline
         body = encode_body(operation, payload)
+        guarded = not replay_safe(operation, payload)
         attempts = 0
         refreshed = False
         skew_fixed = False
+        unsure: DynamORMError | None = None  # set once an attempt may have been applied
         while True:
             attempts += 1
             remaining = None if deadline is None else deadline - _monotonic()
             if remaining is not None and remaining <= 0:
-                raise DeadlineExceeded(
+                text = (
                     f"{operation}: deadline passed before attempt {attempts} could start "
                     f"({attempts - 1} made)"
                 )
+                if unsure is not None:
+                    raise _unknown_at_deadline(operation, payload, text, unsure, attempts - 1)
+                raise DeadlineExceeded(text)
             if event is not None:
                 event.attempts = attempts
             try:
@@ -193,7 +303,7 @@ class Client:
             except ExpiredToken as exc:
                 if refreshed:
                     exc.attempts = attempts
-                    raise
+                    raise exc if unsure is None else _unknown(operation, payload, exc) from None
                 refreshed = True
                 self.credentials.invalidate()
                 continue
@@ -201,25 +311,40 @@ class Client:
                 offset = None if skew_fixed else clock_skew(exc)
                 if offset is None:
                     exc.attempts = attempts
-                    raise
+                    raise exc if unsure is None else _unknown(operation, payload, exc) from None
                 skew_fixed = True
                 self.clock_offset = offset
                 continue
             except DynamORMError as exc:
+                attempts += getattr(exc, "sends", 1) - 1
+                if guarded and may_have_applied(exc):
+                    if replay is None or replay.build is None:
+                        exc.attempts = attempts
+                        raise _unknown(operation, payload, exc) from None
+                    if unsure is None:
+                        body = encode_body(operation, replay.build())
+                    unsure = exc
+                    replay.sent = True
                 if not exc.retryable:
                     exc.attempts = attempts
-                    raise
+                    if unsure is None or isinstance(exc, ConditionFailed):
+                        raise
+                    raise _unknown(operation, payload, exc) from None
                 error = exc
             remaining = None if deadline is None else deadline - _monotonic()
             wait = self.retry.delay(attempts, remaining)
             if wait is None:
                 error.attempts = attempts
                 if remaining is not None and attempts < self.retry.max_attempts:
-                    raise DeadlineExceeded(
+                    text = (
                         f"{operation}: deadline leaves no time to retry after {attempts} "
-                        f"attempt(s); last error: {error}",
-                        last_error=error,
-                    ) from error
+                        f"attempt(s); last error: {error}"
+                    )
+                    if unsure is not None:
+                        raise _unknown_at_deadline(operation, payload, text, error, attempts)
+                    raise DeadlineExceeded(text, last_error=error) from error
+                if unsure is not None:
+                    raise _unknown(operation, payload, error) from None
                 raise error
             self._sleep(wait)
 
@@ -227,14 +352,16 @@ class Client:
         self,
         operation: str,
         payload: dict[str, Any],
-        deadline: float | None,
         parse: _Parse[T],
         capacity: Callable[[T], float | None],
+        *,
+        deadline: float | None,
+        replay: Replay | None,
     ) -> T:
         event = RequestEvent(operation, tables_of(payload), self.region)
         start = _monotonic()
         try:
-            response = self._call(operation, payload, deadline, event, parse)
+            response = self._call(operation, payload, deadline, event, parse, replay=replay)
         except Exception as exc:
             event.duration = _monotonic() - start
             event.error = exc

@@ -11,11 +11,11 @@ from typing import Any, Protocol, TypeVar
 from dynamorm._core.errors import (
     ConfigurationError,
     DeadlineExceeded,
-    EndpointUnreachable,
+    OutcomeUnknown,
     TransportError,
 )
 from dynamorm._io import client as client_module
-from dynamorm._io.client import Client
+from dynamorm._io.client import Client, Replay
 
 T = TypeVar("T")
 
@@ -119,14 +119,24 @@ class _DeadlineClient(Client):
     _budget: _Budget
 
     def call(
-        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        replay: Replay | None = None,
     ) -> dict[str, Any]:
-        return self._bounded(Client.call, operation, payload, deadline)
+        return self._bounded(Client.call, operation, payload, deadline, replay)
 
     def call_raw(
-        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        replay: Replay | None = None,
     ) -> bytes:
-        return self._bounded(Client.call_raw, operation, payload, deadline)
+        return self._bounded(Client.call_raw, operation, payload, deadline, replay)
 
     def _bounded(
         self,
@@ -134,10 +144,11 @@ class _DeadlineClient(Client):
         operation: str,
         payload: dict[str, Any],
         deadline: float | None,
+        replay: Replay | None,
     ) -> T:
         try:
-            response = send(self, operation, payload, deadline=deadline)
-        except DeadlineExceeded as exc:
+            response = send(self, operation, payload, deadline=deadline, replay=replay)
+        except (DeadlineExceeded, OutcomeUnknown) as exc:
             self._explain(exc, operation)
             raise
         except TransportError as exc:
@@ -161,12 +172,13 @@ class _DeadlineClient(Client):
             f"{left:.3f}s before its deadline)"
         )
 
-    def _explain(self, exc: DeadlineExceeded, operation: str) -> None:
+    def _explain(self, exc: DeadlineExceeded | OutcomeUnknown, operation: str) -> None:
         detail = self._budget.describe()
         last = exc.last_error
         if (
-            isinstance(last, TransportError)
-            and not isinstance(last, EndpointUnreachable)
+            isinstance(exc, DeadlineExceeded)
+            and isinstance(last, TransportError)
+            and last.sent
             and not operation.startswith(_READ_PREFIXES)
         ):
             detail += (

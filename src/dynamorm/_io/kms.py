@@ -20,7 +20,7 @@ from dynamorm._core.errors import (
     UnknownOperation,
 )
 from dynamorm._core.protocol import verify_body
-from dynamorm._io.client import Client
+from dynamorm._io.client import Client, Replay
 from dynamorm._io.transport import Endpoint
 
 TARGET_PREFIX = "TrentService."
@@ -66,7 +66,12 @@ class KmsClient(Client):
     service = "kms"
 
     def call(
-        self, operation: str, payload: dict[str, Any], *, deadline: float | None = None
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        replay: Replay | None = None,
     ) -> dict[str, Any]:
         """Send one KMS operation (``GenerateDataKey``, ``Decrypt``...) and return its answer."""
         key_arn = str(payload.get("KeyId", ""))
@@ -76,8 +81,10 @@ class KmsClient(Client):
 
         try:
             if self.hooks:
-                return self._observed(operation, payload, deadline, parse, _no_capacity)
-            return self._call(operation, payload, deadline, None, parse)
+                return self._observed(
+                    operation, payload, parse, _no_capacity, deadline=deadline, replay=replay
+                )
+            return self._call(operation, payload, deadline, None, parse, replay=replay)
         except (TransportError, DeadlineExceeded) as exc:
             where = "" if self.endpoint.url in exc.message else f" at {self.endpoint.url}"
             exc.message = f"KMS {operation}{where}: {exc.message}"

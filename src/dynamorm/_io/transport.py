@@ -4,14 +4,16 @@ A transport is any callable ``(Request) -> Response``: tests pass a plain functi
 :class:`HTTPTransport` speaks HTTP/1.1 on plain sockets: ``http.client`` (with the ``email`` and
 ``ssl`` modules it loads) costs more import time than a cold start can afford, and ``ssl`` is
 loaded here only for https. It keeps idle connections per endpoint, is thread safe, applies
-separate connect and read timeouts, and reconnects transparently when a kept-alive socket was
-closed.
+separate connect and read timeouts, bounds a whole exchange by the request's deadline, and
+sends again on a new connection only when a kept-alive socket failed before the request was out
+(never after: a write may then have been applied).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +71,8 @@ class Endpoint:
 
 
 class Request:
-    """One HTTP request. ``read_timeout`` may be clamped by the caller to a deadline.
+    """One HTTP request. ``read_timeout`` bounds each wait for response bytes; ``deadline`` (a
+    ``time.monotonic()`` instant, or None) bounds the whole exchange, re-sends included.
 
     ``secret_headers`` (the session token) are sent after ``headers``; their values are
     :class:`~dynamorm._core.secret.Secret` and are revealed only by :func:`request_head`.
@@ -78,6 +81,7 @@ class Request:
     __slots__ = (
         "body",
         "connect_timeout",
+        "deadline",
         "endpoint",
         "headers",
         "method",
@@ -96,6 +100,7 @@ class Request:
         path: str = "/",
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
+        deadline: float | None = None,
         secret_headers: dict[str, Secret] | None = None,
     ) -> None:
         self.endpoint: Endpoint = endpoint
@@ -106,6 +111,7 @@ class Request:
         self.path: str = path
         self.connect_timeout: float = connect_timeout
         self.read_timeout: float = read_timeout
+        self.deadline: float | None = deadline
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.endpoint.url}{self.path}, {len(self.body)} bytes)"
@@ -122,14 +128,16 @@ def request_head(request: Request) -> bytes:
 
 
 class Response:
-    """One HTTP response; header names are lower case."""
+    """One HTTP response; header names are lower case. ``sends`` counts the times the request
+    was sent to get it (more than 1 only when an earlier send certainly never arrived)."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "headers", "sends", "status")
 
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, sends: int = 1) -> None:
         self.status: int = status
         self.headers: dict[str, str] = headers
         self.body: bytes = body
+        self.sends: int = sends
 
     def __repr__(self) -> str:
         return f"Response(status={self.status}, {len(self.body)} bytes)"
@@ -139,6 +147,7 @@ Transport = Callable[[Request], Response]
 
 _ssl_context: ssl.SSLContext | None = None
 _MAX_HEAD = 64 * 1024
+_monotonic = time.monotonic
 
 
 def _default_ssl_context() -> ssl.SSLContext:
@@ -150,8 +159,85 @@ def _default_ssl_context() -> ssl.SSLContext:
     return _ssl_context
 
 
-class _Stale(Exception):
-    """A kept-alive connection turned out to be closed before any response byte arrived."""
+class _NotSent(Exception):
+    """Writing the request failed before all of it was out: it cannot have been processed."""
+
+
+class _Reader:
+    """Buffered reads from a socket, each wait bounded by the read timeout and all of them by
+    the exchange's end (so a peer trickling bytes cannot outlast a deadline)."""
+
+    __slots__ = ("buf", "end", "slice", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.end: float | None = None
+        self.slice = 10.0
+
+    def _fill(self) -> bool:
+        timeout = self.slice
+        if self.end is not None:
+            left = self.end - _monotonic()
+            if left <= 0:
+                raise TimeoutError
+            timeout = min(timeout, left)
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(65536)
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def read_head(self) -> bytes:
+        """The response line and headers (without the blank line); b"" on EOF before any
+        byte; raises ``ProtocolError`` past ``_MAX_HEAD`` bytes."""
+        buf = self.buf
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                head = bytes(buf[:end])
+                del buf[: end + 4]
+                return head
+            if len(buf) > _MAX_HEAD:
+                raise ProtocolError(f"response headers over {_MAX_HEAD} bytes")
+            if not self._fill():
+                if buf:
+                    raise _Truncated("in the middle of the response headers")
+                return b""
+
+    def readline(self, limit: int) -> bytes:
+        buf = self.buf
+        while True:
+            end = buf.find(b"\n", 0, limit)
+            if end >= 0 or len(buf) >= limit:
+                size = end + 1 if end >= 0 else limit
+                line = bytes(buf[:size])
+                del buf[:size]
+                return line
+            if not self._fill():
+                line = bytes(buf)
+                buf.clear()
+                return line
+
+    def read(self, size: int) -> bytes:
+        buf = self.buf
+        while len(buf) < size and self._fill():
+            pass
+        data = bytes(buf[:size])
+        del buf[:size]
+        return data
+
+    def read_all(self) -> bytes:
+        while self._fill():
+            pass
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data
+
+
+class _Truncated(Exception):
+    """The peer closed the connection in the middle of ``what``."""
 
 
 class _Connection:
@@ -161,7 +247,7 @@ class _Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.reader = sock.makefile("rb")
+        self.reader = _Reader(sock)
 
     def is_dropped(self) -> bool:
         """True if the peer closed this idle connection (or sent something unexpected)."""
@@ -188,44 +274,25 @@ class _Connection:
         return True
 
     def close(self) -> None:
-        self.reader.close()
         self.sock.close()
 
 
-def _parse_head(reader: Any, url: str) -> tuple[int, dict[str, str]]:
-    try:
-        line = reader.readline(_MAX_HEAD)
-    except ConnectionResetError:
-        line = b""
-    if not line:
-        # Closed or reset before the first byte of an answer: on a kept-alive connection, the
-        # server had closed it while it was idle.
-        raise _Stale
-    parts = line.split(None, 2)
+def _parse_head(head: bytes, url: str) -> tuple[int, dict[str, str]]:
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise ProtocolError(f"{url} answered with something that is not HTTP: {line[:80]!r}")
-    status = int(parts[1])
+        raise ProtocolError(f"{url} answered with something that is not HTTP: {lines[0][:80]!r}")
     headers: dict[str, str] = {}
-    size = len(line)
-    while True:
-        line = reader.readline(_MAX_HEAD)
-        size += len(line)
-        if line in (b"\r\n", b"\n"):
-            return status, headers
-        if not line:
-            raise ConnectionReset(
-                f"connection to {url} closed in the middle of the response headers", endpoint=url
-            )
-        if size > _MAX_HEAD:
-            raise ProtocolError(f"{url} sent response headers over {_MAX_HEAD} bytes")
+    for line in lines[1:]:
         name, sep, value = line.decode("latin-1").partition(":")
         if sep:
             key = name.strip().lower()
             value = value.strip()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return int(parts[1]), headers
 
 
-def _read_body(reader: Any, headers: dict[str, str], url: str) -> bytes:
+def _read_body(reader: _Reader, headers: dict[str, str], url: str) -> bytes:
     if headers.get("transfer-encoding", "").lower().endswith("chunked"):
         chunks: list[bytes] = []
         while True:
@@ -233,32 +300,25 @@ def _read_body(reader: Any, headers: dict[str, str], url: str) -> bytes:
             try:
                 size = int(size_line.split(b";", 1)[0], 16)
             except ValueError:
-                raise ConnectionReset(
-                    f"connection to {url} broke inside a chunked response", endpoint=url
-                ) from None
+                raise _Truncated("inside a chunked response") from None
             if size == 0:
                 while reader.readline(_MAX_HEAD) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(chunks)
             chunk = reader.read(size + 2)
             if len(chunk) != size + 2:
-                raise ConnectionReset(
-                    f"connection to {url} closed in the middle of a chunk", endpoint=url
-                )
+                raise _Truncated("in the middle of a chunk")
             chunks.append(chunk[:size])
     length = headers.get("content-length")
     if length is None:
-        return bytes(reader.read())
+        return reader.read_all()
     expected = int(length) if length.isdigit() else -1
     if expected < 0:
         raise ProtocolError(f"{url} sent an invalid Content-Length {length!r}")
     body = reader.read(expected)
     if len(body) != expected:
-        raise ConnectionReset(
-            f"connection to {url} closed after {len(body)} of {expected} body bytes",
-            endpoint=url,
-        )
-    return bytes(body)
+        raise _Truncated(f"after {len(body)} of {expected} body bytes")
+    return body
 
 
 def _plain_http_hint(exc: OSError, ep: Endpoint) -> str:
@@ -285,24 +345,34 @@ class HTTPTransport:
         self._ssl_context = ssl_context
 
     def __call__(self, request: Request) -> Response:
+        """Send ``request`` and read the answer. A request is sent again (on a new connection)
+        only when writing it failed before all of it was out; once it is out, any failure is
+        raised (a write may have been applied). Both sends count against ``request.deadline``."""
+        sends = 0
         conn = self._idle_connection(request.endpoint)
         if conn is not None:
+            sends = 1
             try:
-                return self._exchange(conn, request)
-            except _Stale:
+                return self._exchange(conn, request, sends)
+            except _NotSent:
                 conn.close()
             except BaseException:
                 conn.close()
                 raise
+            _check_deadline(request, sends)
         conn = self._connect(request)
+        sends += 1
         try:
-            return self._exchange(conn, request)
-        except _Stale:
+            return self._exchange(conn, request, sends)
+        except _NotSent:
             conn.close()
-            raise ConnectionReset(
-                f"{request.endpoint.url} closed the connection without answering",
+            error = ConnectionReset(
+                f"{request.endpoint.url} closed the connection before the request was sent",
                 endpoint=request.endpoint.url,
-            ) from None
+                sent=False,
+            )
+            error.sends = sends
+            raise error from None
         except BaseException:
             conn.close()
             raise
@@ -318,20 +388,22 @@ class HTTPTransport:
 
     def _connect(self, request: Request) -> _Connection:
         ep = request.endpoint
+        timeout = request.connect_timeout
+        if request.deadline is not None:
+            timeout = max(0.001, min(timeout, request.deadline - _monotonic()))
         try:
             sock = socket.create_connection(
                 (ep.address, ep.port),  # type: ignore[arg-type]  # getaddrinfo takes bytes too
-                timeout=request.connect_timeout,
+                timeout=timeout,
             )
         except TimeoutError:
             raise EndpointUnreachable(
-                f"could not connect to {ep.url} within {request.connect_timeout:g}s",
-                endpoint=ep.url,
+                f"could not connect to {ep.url} within {timeout:g}s", endpoint=ep.url, sent=False
             ) from None
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise EndpointUnreachable(
-                f"could not connect to {ep.url}: {reason}", endpoint=ep.url
+                f"could not connect to {ep.url}: {reason}", endpoint=ep.url, sent=False
             ) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if ep.scheme == "https":
@@ -343,43 +415,65 @@ class HTTPTransport:
                 raise EndpointUnreachable(
                     f"TLS handshake with {ep.url} failed: {exc}{_plain_http_hint(exc, ep)}",
                     endpoint=ep.url,
+                    sent=False,
                 ) from None
         return _Connection(sock)
 
-    def _exchange(self, conn: _Connection, request: Request) -> Response:
+    def _exchange(self, conn: _Connection, request: Request, sends: int) -> Response:
         ep = request.endpoint
         url = ep.url
-        conn.sock.settimeout(request.read_timeout)
+        reader = conn.reader
+        reader.slice = request.read_timeout
+        reader.end = request.deadline
+        timeout = request.read_timeout
+        if request.deadline is not None:
+            timeout = max(0.001, min(timeout, request.deadline - _monotonic()))
+        conn.sock.settimeout(timeout)
         try:
             conn.sock.sendall(request_head(request) + request.body)
         except TimeoutError:
-            raise ReadTimeout(f"sending to {url} timed out", endpoint=url) from None
+            error: TransportError = ReadTimeout(
+                f"sending to {url} timed out", endpoint=url, sent=False
+            )
+            error.sends = sends
+            raise error from None
         except OSError:
-            raise _Stale from None
+            raise _NotSent from None
+        # The request is out: from here on it may have been processed.
         try:
-            status, headers = _parse_head(conn.reader, url)
-            body = _read_body(conn.reader, headers, url)
-        except TransportError:
+            raw_head = reader.read_head()
+            if not raw_head:
+                raise _Truncated("without answering")
+            status, headers = _parse_head(raw_head, url)
+            body = _read_body(reader, headers, url)
+        except ProtocolError:
             raise
+        except _Truncated as exc:
+            error = ConnectionReset(f"connection to {url} closed {exc}", endpoint=url)
         except TimeoutError:
-            raise ReadTimeout(
-                f"{url} did not answer within {request.read_timeout:g}s", endpoint=url
-            ) from None
+            error = ReadTimeout(
+                f"{url} did not answer within {request.read_timeout:g}s"
+                + ("" if request.deadline is None else " or before the deadline"),
+                endpoint=url,
+            )
         except ConnectionResetError:
-            raise ConnectionReset(
+            error = ConnectionReset(
                 f"connection to {url} was reset while reading the response", endpoint=url
-            ) from None
+            )
         except OSError as exc:
-            raise TransportError(
-                f"reading from {url} failed: {type(exc).__name__}", endpoint=url
-            ) from None
-        if headers.get("connection", "").lower() == "close" or (
-            "content-length" not in headers and ("transfer-encoding" not in headers)
-        ):
-            conn.close()
+            error = TransportError(f"reading from {url} failed: {type(exc).__name__}", endpoint=url)
         else:
-            self._release(ep, conn)
-        return Response(status, headers, body)
+            if (
+                reader.buf
+                or headers.get("connection", "").lower() == "close"
+                or ("content-length" not in headers and "transfer-encoding" not in headers)
+            ):
+                conn.close()  # unread bytes would be taken for the next answer
+            else:
+                self._release(ep, conn)
+            return Response(status, headers, body, sends)
+        error.sends = sends
+        raise error
 
     def _release(self, ep: Endpoint, conn: _Connection) -> None:
         with self._lock:
@@ -401,3 +495,15 @@ class HTTPTransport:
             self._idle.clear()
         for conn in conns:
             conn.close()
+
+
+def _check_deadline(request: Request, sends: int) -> None:
+    """Refuse to send again once the request's deadline has passed."""
+    if request.deadline is not None and _monotonic() >= request.deadline:
+        error = ReadTimeout(
+            f"{request.endpoint.url}: the deadline passed before the request could be sent again",
+            endpoint=request.endpoint.url,
+            sent=False,
+        )
+        error.sends = sends
+        raise error

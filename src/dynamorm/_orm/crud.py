@@ -7,13 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Never
 
-from dynamorm._core.errors import (
-    ConditionFailed,
-    NotFound,
-    ProtocolError,
-    TransactionCanceled,
-    ValidationError,
-)
+from dynamorm._core.errors import NotFound, ProtocolError, ValidationError
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.results import Capacity
 
@@ -238,67 +232,13 @@ class CrudMixin(DBBase):
         self._send(plan)
 
     def _send(self, plan: WritePlan) -> tuple[dict[str, Any], Capacity]:
-        """Send a single write; map a failed condition to its error; update the instance.
-
-        A write that its model's features extended with more actions goes as one
-        TransactWriteItems (:meth:`_send_transacted`)."""
+        """Send a single write exactly once (see ``exactly_once``): features extend the plan
+        first (extra actions make it one tokened TransactWriteItems), then a failed condition
+        maps to its error, the instance is updated and the capacity recorded."""
+        from dynamorm._orm.exactly_once import send_plan
         from dynamorm._orm.writes import extend_plan
 
         extend_plan(plan, self)
-        if plan.extra:
-            return self._send_transacted(plan)
-        try:
-            response = self.client.call(plan.operation, plan.request())
-        except ConditionFailed as exc:
-            with reading(self, plan.meta, (exc.item,), best_effort=True):
-                raise plan.failure(exc.item, exc) from None
-        capacity = self._account(response, "write", plan.operation)
-        new_item = response.get("Attributes")
-        with reading(self, plan.meta, (new_item,)):
-            plan.succeeded(new_item)
-        _record(plan.target, capacity)
-        return response, capacity
-
-    def _send_transacted(self, plan: WritePlan) -> tuple[dict[str, Any], Capacity]:
-        """The write and its extra actions as one TransactWriteItems with a ClientRequestToken
-        (so the client's retries are deduplicated by DynamoDB). A failed condition raises the
-        error the action maps it to (``AlreadyExists``, ``UniqueViolation``...), the main
-        action's first. An ``update`` reads the item back (consistent) to refresh the instance,
-        as a transaction returns no values."""
-        import uuid
-
-        from dynamorm._orm.transaction import explain_canceled
-        from dynamorm._orm.writes import capacity_detail
-
-        payload = {
-            "TransactItems": plan.entries(),
-            "ClientRequestToken": str(uuid.uuid4()),
-            "ReturnConsumedCapacity": capacity_detail((plan.meta,)),
-        }
-        try:
-            response = self.client.call("TransactWriteItems", payload)
-        except TransactionCanceled as exc:
-            explained = explain_canceled(exc, [plan], self)
-            for failure in explained.failures:
-                if failure.error is not None:
-                    raise failure.error from explained
-            raise explained from None
-        capacity = self._account(response, "write", "TransactWriteItems")
-        new_item = None
-        if plan.kind == "update":
-            read = self.client.call(
-                "GetItem",
-                {
-                    "TableName": plan.body["TableName"],
-                    "Key": plan.key,
-                    "ConsistentRead": True,
-                    "ReturnConsumedCapacity": "TOTAL",
-                },
-            )
-            capacity = capacity + self._account(read, "read", "GetItem")
-            new_item = read.get("Item")
-            response = {**response, "Attributes": new_item}
-        with reading(self, plan.meta, (new_item,)):
-            plan.succeeded(new_item)
+        response, capacity = send_plan(self, plan)
         _record(plan.target, capacity)
         return response, capacity

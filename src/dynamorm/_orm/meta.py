@@ -42,6 +42,10 @@ Naming = Literal["as_is", "camel"]
 _PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
 _INDEX_NAME = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
 
+TOKEN_ATTRIBUTE = "_dm_tok"
+"""The attribute holding the write tokens of the library's last writes of an item (see
+``_orm/exactly_once.py``); never part of a model's fields or extras."""
+
 
 class _Missing:
     __slots__ = ()
@@ -493,12 +497,13 @@ class ModelMeta:
         return decoded
 
     def extras(self, obj: Any) -> dict[str, AV]:
-        """Attributes of the loaded item that the model does not declare (kept on write-back)."""
+        """Attributes of the loaded item that the model does not declare (kept on write-back),
+        less the library's write token."""
         loaded = self.loaded_item(obj)
         if not loaded:
             return {}
         by_stored = self.by_stored
-        return {k: v for k, v in loaded.items() if k not in by_stored}
+        return {k: v for k, v in loaded.items() if k not in by_stored and k != TOKEN_ATTRIBUTE}
 
     def changed(self, obj: Any) -> list[str]:
         """Attribute names whose value differs from the loaded item (all set fields if new)."""

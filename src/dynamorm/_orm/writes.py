@@ -143,6 +143,7 @@ class WritePlan:
         "meta",
         "needs_item",
         "obj",
+        "replayable",
         "stamps",
         "target",
         "unknown",
@@ -164,6 +165,7 @@ class WritePlan:
         unknown: tuple[str, ...] = (),
         guard: Condition | None = None,
         actions: list[UpdateAction] | None = None,
+        replayable: bool = True,
     ) -> None:
         if meta.encrypted:
             from dynamorm._orm.sealed import refuse_encrypted
@@ -183,6 +185,8 @@ class WritePlan:
         self.guard = guard
         self.actions = actions
         self.extra: list[ExtraAction] = []
+        self.replayable = replayable
+        """False when sending it twice could apply it twice (see ``_orm/exactly_once.py``)."""
 
     def require(self, condition: Condition) -> None:
         """AND ``condition`` into the main action's condition (rebuilding its expressions)."""
@@ -451,6 +455,7 @@ def plan_update(
         unknown=unknown,
         guard=guard,
         actions=actions,
+        replayable=expect is not None or all(a.idempotent for a in actions),
     )
 
 
