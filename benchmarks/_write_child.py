@@ -26,7 +26,7 @@ from dynamorm._orm.results import Capacity
 from dynamorm._orm.writes import WritePlan, extend_plan
 
 
-class Payment(Model, table="t"):
+class Payment(Model, table="payments"):
     pk: Attr[str] = field(pk=True)
     sk: Attr[str] = field(sk=True)
     merchant: Attr[str] = field(default="")
@@ -38,7 +38,7 @@ class Payment(Model, table="t"):
     version: Attr[int] = field(version=True)
 
 
-class Counter(Model, table="c"):
+class Counter(Model, table="counters"):
     pk: Attr[str] = field(pk=True)
     sk: Attr[str] = field(sk=True)
     amount: Attr[int] = field(default=0)
