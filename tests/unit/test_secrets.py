@@ -30,7 +30,7 @@ from tests.unit.test_accounts_sts import (
     FakeSTS,
     make_provider,
 )
-from tests.unit.test_crud import FakeDynamo, Payment, checked_failed, make_db, stored
+from tests.unit.test_crud import FakeDynamo, Payment, fail, make_db, stored
 
 TOKEN = "IQoJb3JpZ2luX2VjSESSIONTOKENxyz"
 SECRET = "wJalrXUtnFEMI/K7MDENG+SECRETKEY0"
@@ -236,7 +236,11 @@ def test_a_malformed_sts_answer_exposes_no_key_set(answer: Response) -> None:
 
 
 def test_condition_failures_and_decode_errors_name_fields_not_values() -> None:
-    fake = FakeDynamo(checked_failed(stored(amount={"N": "4242"})))
+    # A conditional delete is a one-action tokened transaction (exactly once).
+    reason = {"Code": "ConditionalCheckFailed", "Item": stored(amount={"N": "4242"})}
+    fake = FakeDynamo(
+        fail("TransactionCanceledException", "canceled", CancellationReasons=[reason])
+    )
     db = make_db(fake)
     payment = Payment.from_item(stored())
     with pytest.raises(ConditionFailed) as info:
