@@ -415,3 +415,19 @@ def test_number_keys_compare_by_value_in_transactions() -> None:
         db.transact_get(
             [key(Amount, amount_id=Decimal("10")), key(Amount, amount_id=Decimal("1E1"))]
         )
+
+
+def test_encrypted_fields_check_defaults_and_empty_values_without_a_key() -> None:
+    with pytest.raises(InvalidModel, match=r"BadSecret.pin: default does not fit the field"):
+
+        class BadSecret(Model, table="badsecret"):
+            pk: Attr[str] = field(pk=True)
+            pin: Attr[int] = field(encrypted=True, default="1234")
+
+    class Vault(Model, table="vaults"):
+        pk: Attr[str] = field(pk=True)
+        tags: Attr[set[str]] = field(encrypted=True, default_factory=set)
+
+    assert Vault(pk="v").to_item() == {"pk": {"S": "v"}}  # an empty set is omitted, not sealed
+    with pytest.raises(ValidationError, match=r"Vault.tags: expected set, got list"):
+        Vault(pk="v", tags=[]).to_item()  # type: ignore[arg-type]

@@ -51,6 +51,8 @@ class Secret:
         return bool(self._value)
 
     def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
         if isinstance(other, Secret):
             other = other._value
         if not isinstance(other, str):

@@ -21,10 +21,11 @@ _key_cache: dict[tuple[Secret, str, str, str], bytes] = {}
 
 def signing_key(secret_key: str | Secret, date: str, region: str, service: str) -> bytes:
     """Derive (and cache) the SigV4 signing key for one day, region and service."""
-    cache_key = (Secret(secret_key), date, region, service)
+    secret = secret_key if isinstance(secret_key, Secret) else Secret(secret_key)
+    cache_key = (secret, date, region, service)  # one Credentials' Secret: an identity hit
     key = _key_cache.get(cache_key)
     if key is None:
-        k = hmac.digest(("AWS4" + cache_key[0].reveal()).encode(), date.encode(), "sha256")
+        k = hmac.digest(("AWS4" + secret.reveal()).encode(), date.encode(), "sha256")
         k = hmac.digest(k, region.encode(), "sha256")
         k = hmac.digest(k, service.encode(), "sha256")
         key = hmac.digest(k, b"aws4_request", "sha256")
@@ -79,7 +80,8 @@ def _canonical_request(
     try:
         merged: dict[str, list[str]] = {}
         for name, value in pairs:
-            merged.setdefault(name.lower(), []).append(_fold(reveal(value)))
+            text = value if type(value) is str else reveal(value)
+            merged.setdefault(name.lower(), []).append(_fold(text))
         names = sorted(merged)
         signed_headers = ";".join(names)
         payload_hash = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
