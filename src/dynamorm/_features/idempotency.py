@@ -46,6 +46,7 @@ from dynamorm._core.errors import (
     ValidationError,
 )
 from dynamorm._core.expressions import Path, build_expressions
+from dynamorm._io.client import Replay
 from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.model import Attr, Model, field
 
@@ -317,7 +318,7 @@ class _Guard:
             **build_expressions(condition=live),
         }
         try:
-            response = self.db.client.call("PutItem", payload)
+            response = self.db.client.call("PutItem", payload, replay=_resend(payload))
         except ConditionFailed as exc:
             if exc.item is None:  # the condition fails only on a stored record
                 raise ProtocolError(
@@ -337,7 +338,7 @@ class _Guard:
             **build_expressions(condition=Path[Any]("lock") == token),
         }
         try:
-            response = self.db.client.call("PutItem", payload)
+            response = self.db.client.call("PutItem", payload, replay=_resend(payload))
         except ConditionFailed:
             import logging
 
@@ -358,7 +359,7 @@ class _Guard:
             **build_expressions(condition=Path[Any]("lock") == token),
         }
         try:
-            response = self.db.client.call("DeleteItem", payload)
+            response = self.db.client.call("DeleteItem", payload, replay=_resend(payload))
         except ConditionFailed:
             return  # no longer ours (lock expired and taken over) or already released
         except Exception as exc:
@@ -400,6 +401,13 @@ class _Guard:
             self.cache.move_to_end(record_id)
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
+
+
+def _resend(payload: dict[str, Any]) -> Replay:
+    """Every write of a record may be sent again as it is: the acquire finds its own lock token
+    in the ALL_OLD record, the completion is conditioned on that token and writes the same
+    item, and a repeated release fails its condition (already released)."""
+    return Replay(lambda: payload)
 
 
 # --- keys and payloads ----------------------------------------------------------------------
