@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: demo test lint typecheck check bench local-deps local clean
+.PHONY: demo quickstart test lint typecheck check bench local-deps local clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ local-deps: $(STAMP)
 	fi
 
 demo: $(STAMP) local-deps
+	$(BIN)/python -m examples.payment.demo
+
+quickstart: $(STAMP) local-deps
 	$(BIN)/python examples/quickstart.py
 
 test: $(STAMP) local-deps

@@ -162,7 +162,8 @@ def test_refresh_margin_is_validated(margin: Any) -> None:
         make_accounts(refresh_margin=margin)
 
 
-def test_partition_mismatch_is_caught_early() -> None:
+def test_partition_mismatch_is_caught_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL_STS", raising=False)
     china = {"acme": PartnerAccount("arn:aws-cn:iam::111111111111:role/x")}
     with pytest.raises(ConfigurationError, match=r"partition aws-cn.*set sts_endpoint_url"):
         MultiAccount(make_base(FakeSTS(sts_ok())), china)
@@ -531,3 +532,32 @@ def test_log_filter_adds_the_masked_partner(caplog: pytest.LogCaptureFixture) ->
         logger.removeHandler(handler)
         logger.removeHandler(raw)
     assert partners == ["-", "-", mask_partner_id("acme-payments"), "acme-payments"]
+
+
+# --- defaults shared with the base (payment example's rough edges) ---------------------------
+
+
+def test_sts_endpoint_defaults_to_the_standard_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    fake = FakeSTS(sts_ok())
+    accounts = MultiAccount(make_base(fake), {"acme": PartnerAccount(ROLE_A)})
+    accounts.partner("acme", deadline=time.monotonic() + 5)
+    assert [r.endpoint.url for r in fake.requests] == ["http://127.0.0.1:9"]
+
+
+def test_an_explicit_sts_endpoint_wins_over_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    fake = FakeSTS(sts_ok())
+    accounts = make_accounts(fake)
+    accounts.partner("acme", deadline=time.monotonic() + 5)
+    assert [r.endpoint.url for r in fake.requests] == ["http://127.0.0.1:2"]
+
+
+def test_partner_dbs_share_the_base_cursor_secret() -> None:
+    accounts = MultiAccount(
+        make_base(FakeSTS(sts_ok()), cursor_secret="s" * 16),
+        {"acme": PartnerAccount(ROLE_A)},
+        sts_endpoint_url="http://127.0.0.1:2",
+    )
+    assert accounts.partner("acme").cursor_secret == b"s" * 16
+    assert make_accounts().partner("acme").cursor_secret is None

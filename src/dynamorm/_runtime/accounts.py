@@ -217,6 +217,7 @@ class PartnerDB(DB):
         kms_key_arn: str | None = None,
         kms_endpoint_url: str | None = None,
         data_keys: DataKeyPolicy | None = None,
+        cursor_secret: bytes | None = None,
     ) -> None:
         super().__init__(
             region=region,
@@ -229,6 +230,7 @@ class PartnerDB(DB):
             kms_key_arn=kms_key_arn,
             kms_endpoint_url=kms_endpoint_url,
             data_keys=data_keys,
+            cursor_secret=cursor_secret,
         )
         self.partner_id = partner_id
         self._label = label
@@ -256,7 +258,8 @@ class MultiAccount:
     retry policy, timeouts and the HTTP transport; each partner DB gets the partner's assumed-role
     credentials, region and table prefix. ``partners`` maps partner ids to
     :class:`PartnerAccount` objects or dicts of their settings. STS is reached at
-    ``sts_endpoint_url`` (default: the base region's endpoint). Credentials are refreshed
+    ``sts_endpoint_url`` (default: ``$AWS_ENDPOINT_URL_STS``, else the base region's endpoint);
+    partner DBs share the base's ``cursor_secret``. Credentials are refreshed
     ``refresh_margin`` seconds before they expire, judged by ``clock`` (default ``time.time``).
     Partner ids in this library's logs and reprs are masked unless ``mask_partner_ids=False``.
     """
@@ -272,6 +275,8 @@ class MultiAccount:
         clock: Callable[[], float] | None = None,
     ) -> None:
         base = DB() if base is None else base
+        if sts_endpoint_url is None:  # the standard per-service variable, as DB reads its own
+            sts_endpoint_url = os.environ.get("AWS_ENDPOINT_URL_STS") or None
         if not isinstance(base, DB):
             raise ConfigurationError(f"base must be a DB, got {type(base).__name__}")
         if (
@@ -490,6 +495,7 @@ class MultiAccount:
             kms_key_arn=account.kms_key_arn,
             kms_endpoint_url=base.kms_endpoint_url,
             data_keys=base.data_keys if account.kms_key_arn else None,
+            cursor_secret=base.cursor_secret,  # a cursor one instance issues, another accepts
         )
         db._usage.partner = partner_id  # its costs roll up to the base DB, under its id
         db._usage.parent = base._usage
