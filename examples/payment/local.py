@@ -44,10 +44,23 @@ class LocalPlatform:
     """Start the engines, set the environment, create tables and buckets; undo it all on exit."""
 
     def __init__(
-        self, *, engine: str | None = None, dynamodb_endpoint: str = "", prefix: str = ""
+        self,
+        *,
+        engine: str | None = None,
+        dynamodb_endpoint: str = "",
+        aws_endpoint: str = "",
+        use_environment: bool = False,
+        prefix: str = "",
     ) -> None:
+        """``use_environment``: use the engines already at ``$AWS_ENDPOINT_URL_DYNAMODB`` and
+        ``$AWS_ENDPOINT_URL_S3`` (moto's server, also serving KMS and STS) instead of starting
+        them; ``dynamodb_endpoint`` / ``aws_endpoint`` name them explicitly."""
+        if use_environment:
+            dynamodb_endpoint = dynamodb_endpoint or os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
+            aws_endpoint = aws_endpoint or os.environ["AWS_ENDPOINT_URL_S3"]
         self.engine = engine
         self.dynamodb_endpoint = dynamodb_endpoint
+        self.aws_endpoint = aws_endpoint
         self.prefix = prefix or f"demo{secrets.token_hex(3)}_"
         self.jwt_secret = secrets.token_hex(32)
         self._stack = ExitStack()
@@ -60,7 +73,9 @@ class LocalPlatform:
             if not self.dynamodb_endpoint:
                 self.dynamodb = self._stack.enter_context(LocalDynamoDB(self.engine))
                 self.dynamodb_endpoint = self.dynamodb.endpoint
-            self.aws = self._stack.enter_context(LocalDynamoDB("moto"))
+            if not self.aws_endpoint:
+                self.aws = self._stack.enter_context(LocalDynamoDB("moto"))
+                self.aws_endpoint = self.aws.endpoint
             self._environment()
             self.create_resources()
         except BaseException:
@@ -84,7 +99,6 @@ class LocalPlatform:
         self._stack.close()
 
     def _environment(self) -> None:
-        assert self.aws is not None
         key, secret = LOCAL_CREDENTIALS
         partners = {
             pid: {**cfg, "table_prefix": f"{self.prefix}{cfg['table_prefix']}"}
@@ -96,9 +110,9 @@ class LocalPlatform:
             "AWS_ACCESS_KEY_ID": key,
             "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint,
-            "AWS_ENDPOINT_URL_S3": self.aws.endpoint,
-            "AWS_ENDPOINT_URL_KMS": self.aws.endpoint,
-            "AWS_ENDPOINT_URL_STS": self.aws.endpoint,
+            "AWS_ENDPOINT_URL_S3": self.aws_endpoint,
+            "AWS_ENDPOINT_URL_KMS": self.aws_endpoint,
+            "AWS_ENDPOINT_URL_STS": self.aws_endpoint,
             "DYNAMORM_PARTNERS": json.dumps(partners),
             "JWT_SECRET": self.jwt_secret,
             "JWT_ISSUER": ISSUER,
@@ -127,7 +141,8 @@ class LocalPlatform:
         for partner in PARTNERS:
             app.partner(partner).ensure_tables(*PARTNER_MODELS, AuditRecord)
         client = objects.s3()
-        for bucket in (SETTLEMENT_BUCKET, EXPORT_BUCKET):
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        for bucket in {SETTLEMENT_BUCKET, EXPORT_BUCKET} - existing:
             client.create_bucket(Bucket=bucket)
 
     def partner_db(self, partner: str) -> DB:
