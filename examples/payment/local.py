@@ -3,7 +3,7 @@
 DynamoDB Local (or moto where Java is missing) serves DynamoDB; moto's server serves S3, KMS
 and STS. The environment is what the SAM template gives the functions, with the local endpoints
 (``AWS_ENDPOINT_URL_<SERVICE>``) and two partners whose roles moto's STS lets us assume.
-Also: tokens, API Gateway HTTP API and S3 events, as the real services would send them.
+Also: tokens, and API Gateway HTTP API and S3 events (built with ``dynamorm.testing``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from dynamorm import DB, AuditRecord, IdempotencyRecord, LocalContext
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
+from dynamorm.testing import http_api_event, s3_event
 from examples.payment import objects
 from examples.payment.models import PARTNER_MODELS, Customer
 from examples.payment.platform import Platform, platform, reset_platform
@@ -178,7 +179,7 @@ class LocalPlatform:
         data = text.encode() if isinstance(text, str) else text
         key = f"settlements/{partner}/{name}"
         answer = objects.s3().put_object(Bucket=SETTLEMENT_BUCKET, Key=key, Body=data)
-        return s3_event(SETTLEMENT_BUCKET, key, answer["ETag"], len(data))
+        return s3_event(SETTLEMENT_BUCKET, key, size=len(data), etag=answer["ETag"])
 
 
 def mint_token(
@@ -211,44 +212,11 @@ def http_event(
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) event."""
-    all_headers = {"content-type": "application/json", **(headers or {})}
+    """An API Gateway HTTP API (payload format 2.0) event, with a bearer token."""
+    all_headers = dict(headers or {})
     if token is not None:
         all_headers["authorization"] = f"Bearer {token}"
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
-        "headers": all_headers,
-        "queryStringParameters": query or None,
-        "requestContext": {
-            "http": {"method": method, "path": path},
-            "requestId": secrets.token_hex(8),
-            "timeEpoch": int(time.time() * 1000),
-        },
-        "body": None if body is None else body if isinstance(body, str) else json.dumps(body),
-        "isBase64Encoded": False,
-    }
-
-
-def s3_event(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:
-    """An S3 ``ObjectCreated:Put`` notification for one object."""
-    from urllib.parse import quote_plus
-
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "bucket": {"name": bucket},
-                    "object": {"key": quote_plus(key, safe="/"), "eTag": etag, "size": size},
-                },
-            }
-        ]
-    }
+    return http_api_event(method, path, body=body, headers=all_headers, query=query)
 
 
 def context(timeout: float = 10.0, name: str = "payments") -> LocalContext:

@@ -59,7 +59,7 @@ def lines(bucket: str, key: str, *, start: int = 0, etag: str | None = None) -> 
     if start:
         options["Range"] = f"bytes={start}-"
     if etag:
-        options["IfMatch"] = etag
+        options["IfMatch"] = f'"{etag.strip(chr(34))}"'
     body = s3().get_object(**options)["Body"]
     try:
         pending = b""

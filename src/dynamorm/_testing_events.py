@@ -199,9 +199,12 @@ def s3_event(
     event_name: str = "ObjectCreated:Put",
     size: int = 0,
     region: str = "us-east-1",
+    etag: str | None = None,
 ) -> dict[str, Any]:
     """An S3 notification with one record per object key (keys are URL-encoded in the event,
-    as S3 does: decode them with ``urllib.parse.unquote_plus``)."""
+    as S3 does: decode them with ``urllib.parse.unquote_plus``). ``etag``: the object's real
+    ETag (as ``PutObject`` returned it, quotes removed as S3 events do), for handlers that pin
+    reads to it; default: a stable made-up one per key."""
     if not keys:
         raise ConfigurationError("s3_event() needs at least one object key")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -227,7 +230,9 @@ def s3_event(
                     "object": {
                         "key": quote_plus(key, safe="/"),
                         "size": size,
-                        "eTag": uuid.uuid5(uuid.NAMESPACE_URL, f"{bucket}/{key}").hex,
+                        "eTag": etag.strip('"')
+                        if etag is not None
+                        else uuid.uuid5(uuid.NAMESPACE_URL, f"{bucket}/{key}").hex,
                         "sequencer": f"{next(_SEQUENCE):016X}",
                     },
                 },

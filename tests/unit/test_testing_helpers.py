@@ -204,3 +204,11 @@ def test_lambda_function_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="has no function 'handler'"):
         function.load()
     function.close()
+
+
+def test_s3_event_carries_the_real_etag_when_given() -> None:
+    event = s3_event("uploads", "in/a.csv", etag='"9b2cf535f27731c974343645a3985328"')
+    assert event["Records"][0]["s3"]["object"]["eTag"] == "9b2cf535f27731c974343645a3985328"
+    made_up = s3_event("uploads", "in/a.csv")["Records"][0]["s3"]["object"]["eTag"]
+    assert made_up == s3_event("uploads", "in/a.csv")["Records"][0]["s3"]["object"]["eTag"]
+    assert made_up != "9b2cf535f27731c974343645a3985328"
