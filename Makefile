@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: demo quickstart test lint typecheck check bench local-deps local clean
+.PHONY: demo quickstart lambda-layer test lint typecheck check bench local-deps local clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ demo: $(STAMP) local-deps
 
 quickstart: $(STAMP) local-deps
 	$(BIN)/python examples/quickstart.py
+
+lambda-layer: $(STAMP)
+	$(BIN)/python -m examples.payment.layer --out dist
 
 test: $(STAMP) local-deps
 	$(BIN)/python -m pytest
