@@ -22,7 +22,7 @@ from typing import Any
 from dynamorm import AuditRecord
 from examples.payment import process, query, reconcile
 from examples.payment.local import LocalPlatform, context, http_event
-from examples.payment.models import Payment
+from examples.payment.models import Customer, Payment
 
 
 def say(text: str = "") -> None:
@@ -58,11 +58,24 @@ class Story:
 
 def run(local: LocalPlatform) -> dict[str, Any]:
     story = Story(local)
-    say("1. Merchants onboard customers (card numbers stored for PCI scope, audited)")
+    say("1. Merchants onboard customers (cards encrypted with each partner's KMS key, audited)")
     local.add_customer("acme", "m-coffee", "alice", "4111111111111111")
     local.add_customer("acme", "m-coffee", "bob", "5555555555554444")
     local.add_customer("globex", "m-books", "carol", "378282246310005")
     say("   acme/m-coffee: alice, bob    globex/m-books: carol")
+    acme = local.partner_db("acme")
+    stored = acme.client.call(
+        "GetItem",
+        {
+            "TableName": f"{acme.table_prefix}customers",
+            "Key": {"merchant_id": {"S": "m-coffee"}, "customer_id": {"S": "alice"}},
+        },
+    )["Item"]["card_number"]["M"]
+    alice = acme.get(Customer, merchant_id="m-coffee", customer_id="alice")
+    say(f"   alice's card_number at rest: a KMS envelope {{{', '.join(sorted(stored))}}}")
+    shown = repr(alice)[repr(alice).index("card_last4") :].removesuffix(")")
+    plain = alice.card_number == "4111111111111111"
+    say(f"   read back with the partner's key: decrypted={plain}; repr shows {shown}")
 
     say("2. Payments arrive through POST /payments (JWT names partner and merchant)")
     paid: dict[str, list[tuple[str, int]]] = {"acme": [], "globex": []}

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from dynamorm import DB, AuditRecord, IdempotencyRecord, LocalContext
-from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
+from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB, create_kms_key
 from dynamorm.testing import http_api_event, s3_event
 from examples.payment import objects
 from examples.payment.models import PARTNER_MODELS, Customer
@@ -102,7 +102,12 @@ class LocalPlatform:
     def _environment(self) -> None:
         key, secret = LOCAL_CREDENTIALS
         partners = {
-            pid: {**cfg, "table_prefix": f"{self.prefix}{cfg['table_prefix']}"}
+            pid: {
+                **cfg,
+                "table_prefix": f"{self.prefix}{cfg['table_prefix']}",
+                # each partner's own key, as partner-role.yaml creates in its account
+                "kms_key_arn": self._partner_key(cfg["role_arn"], cfg["external_id"]),
+            }
             for pid, cfg in PARTNERS.items()
         }
         env = {
@@ -114,6 +119,7 @@ class LocalPlatform:
             "AWS_ENDPOINT_URL_S3": self.aws_endpoint,
             "AWS_ENDPOINT_URL_KMS": self.aws_endpoint,
             "AWS_ENDPOINT_URL_STS": self.aws_endpoint,
+            "KMS_KEY_ARN": create_kms_key(self.aws_endpoint),
             "DYNAMORM_PARTNERS": json.dumps(partners),
             "JWT_SECRET": self.jwt_secret,
             "JWT_ISSUER": ISSUER,
@@ -130,6 +136,27 @@ class LocalPlatform:
             os.environ.pop(name, None)
         reset_platform()
         objects.reset_s3()
+
+    def _partner_key(self, role_arn: str, external_id: str) -> str:
+        """A KMS key in the partner's account (moto keeps keys per account): created with the
+        partner role's credentials, as the partner's own stack would."""
+        import boto3
+
+        key, secret = LOCAL_CREDENTIALS
+        options: dict[str, Any] = {"region_name": "us-east-1", "endpoint_url": self.aws_endpoint}
+        sts = boto3.client("sts", aws_access_key_id=key, aws_secret_access_key=secret, **options)
+        creds = sts.assume_role(
+            RoleArn=role_arn, RoleSessionName="partner-setup", ExternalId=external_id
+        )["Credentials"]
+        kms = boto3.client(
+            "kms",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            **options,
+        )
+        arn: str = kms.create_key(Description="partner payments key")["KeyMetadata"]["Arn"]
+        return arn
 
     @property
     def app(self) -> Platform:

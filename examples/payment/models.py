@@ -9,14 +9,15 @@ from dynamorm import GSI, Attr, Model, field
 
 
 class Customer(Model, table="customers", audit=True):
-    """A merchant's customer with a card on file (PCI fields never appear in reprs or audits)."""
+    """A merchant's customer with a card on file: the PCI fields are encrypted with the
+    partner's KMS key before they leave the process (``field(encrypted=True)``)."""
 
     merchant_id: Attr[str] = field(pk=True)
     customer_id: Attr[str] = field(sk=True)
     name: Attr[str] = field(default="")
     card_last4: Attr[str] = field(default="")
-    card_number: Attr[str] = field(default="")
-    card_expiry: Attr[str] = field(default="")
+    card_number: Attr[str] = field(encrypted=True)  # KMS envelope; never in reprs or audits
+    card_expiry: Attr[str] = field(encrypted=True)
     version: Attr[int] = field(version=True)
 
 

@@ -6,7 +6,9 @@ Environment (the SAM template sets it; the demo and tests set it locally):
 * ``DYNAMORM_PARTNERS``: the partners' accounts, as :meth:`dynamorm.MultiAccount.from_env` reads;
 * ``JWT_SECRET`` (HS256), ``JWT_ISSUER``, ``JWT_AUDIENCE``: how bearer tokens are verified;
 * ``CURSOR_SECRET``: signs pagination cursors; ``TABLE_PREFIX``: the platform's own tables;
-* ``EXPORT_BUCKET``: where query exports and reconcile reports go.
+* ``EXPORT_BUCKET``: where query exports and reconcile reports go;
+* ``KMS_KEY_ARN``: the platform's key for encrypted fields (each partner's entry in
+  ``DYNAMORM_PARTNERS`` names its own ``kms_key_arn``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Settings:
     cursor_secret: str
     table_prefix: str
     export_bucket: str
+    kms_key_arn: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,6 +47,7 @@ class Settings:
             cursor_secret=need("CURSOR_SECRET"),
             table_prefix=os.environ.get("TABLE_PREFIX", ""),
             export_bucket=os.environ.get("EXPORT_BUCKET", ""),
+            kms_key_arn=os.environ.get("KMS_KEY_ARN", ""),
         )
 
 
@@ -52,7 +56,11 @@ class Platform:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = DB(table_prefix=settings.table_prefix, cursor_secret=settings.cursor_secret)
+        self.db = DB(
+            table_prefix=settings.table_prefix,
+            cursor_secret=settings.cursor_secret,
+            kms_key_arn=settings.kms_key_arn or None,
+        )
         self.accounts = MultiAccount.from_env(base=self.db)
 
     def partner(self, partner_id: str) -> PartnerDB | DB:

@@ -4,9 +4,10 @@
    that is enabled (403); its claims choose the partner's account and the merchant.
 2. The body is validated (400 naming the field); an ``Idempotency-Key`` header is required.
 3. Under ``@idempotent`` (records in the platform's account, keyed by partner, merchant and
-   idempotency key; the body must match on a repeat, else 422), the customer is read (404) and
-   one transaction writes the payment (unique per merchant and idempotency key), its funds hold,
-   two ledger entries, the payment's audit record and the ``payment.authorized`` outbox event.
+   idempotency key; the body must match on a repeat, else 422), one transaction checks that the
+   customer exists (404) and writes the payment (unique per merchant and idempotency key), its
+   funds hold, two ledger entries, the payment's audit record and the ``payment.authorized``
+   outbox event.
 4. A concurrent duplicate is a 409; a deadline, throttling or an unknown outcome a retryable
    503 with nothing half-written (the transaction is atomic and carries a request token).
 """
@@ -27,10 +28,10 @@ from dynamorm import (
     IdempotencyInProgress,
     IdempotencyPayloadMismatch,
     LambdaContextLike,
-    NotFound,
     TransactionCanceled,
     UniqueViolation,
     idempotent,
+    key,
 )
 from examples.payment.models import Customer, Hold, LedgerEntry, Payment, WebhookEvent
 from examples.payment.platform import (
@@ -160,10 +161,6 @@ def authorize(app: Platform, c: dict[str, Any], context: LambdaContextLike) -> d
         .with_deadline(context)
     )
     merchant = c["merchant"]
-    try:
-        db.get(Customer, merchant_id=merchant, customer_id=c["customer_id"])
-    except NotFound:
-        raise HttpError(404, "not_found", "no such customer", field="customer_id") from None
     now = datetime.now(UTC)
     payment_id = f"pay_{int(now.timestamp() * 1000):013d}_{secrets.token_hex(4)}"
     payment = Payment(
@@ -181,6 +178,10 @@ def authorize(app: Platform, c: dict[str, Any], context: LambdaContextLike) -> d
     event = {"payment_id": payment_id, "amount": c["amount"], "currency": c["currency"]}
     try:
         with db.transaction() as tx:
+            # The customer must exist: checked in the transaction itself (no read, no card
+            # data decrypted, and no customer deleted between a read and the write).
+            customer = key(Customer, merchant_id=merchant, customer_id=c["customer_id"])
+            tx.check(customer, Customer.customer_id.exists())
             tx.create(payment)
             tx.create(
                 Hold(
@@ -215,6 +216,8 @@ def authorize(app: Platform, c: dict[str, Any], context: LambdaContextLike) -> d
                 )
             )
     except TransactionCanceled as exc:
+        if any(f.action == "check" for f in exc.failures):
+            raise HttpError(404, "not_found", "no such customer", field="customer_id") from None
         held = [f.error for f in exc.failures if isinstance(f.error, UniqueViolation)]
         if not held:
             raise

@@ -4,6 +4,7 @@ success and error paths, duplicates, partner isolation, deadlines, resumable rec
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 import time
@@ -25,7 +26,14 @@ from examples.payment.local import (
     http_event,
     mint_token,
 )
-from examples.payment.models import Hold, LedgerEntry, Payment, SettlementRow, WebhookEvent
+from examples.payment.models import (
+    Customer,
+    Hold,
+    LedgerEntry,
+    Payment,
+    SettlementRow,
+    WebhookEvent,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -279,7 +287,8 @@ def _slow(
 def test_a_deadline_before_the_write_is_a_503_with_nothing_written(
     local: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _slow(monkeypatch, "GetItem", before=1.2)  # the customer read eats the invocation's time
+    # The idempotency record's write eats the invocation's time: the transaction is not sent.
+    _slow(monkeypatch, "PutItem", before=1.2)
     answer = pay(local, "late-1", ctx=context(1.0))
     assert answer["statusCode"] == 503
     assert answer["headers"]["Retry-After"] == "1"
@@ -502,3 +511,24 @@ def test_the_demo_story_runs_and_adds_up(local: LocalPlatform) -> None:
     assert (summary["settled"], summary["mismatches"]) == (3, 1)
     assert summary["audit records"] > summary["payments"] > 0
     assert str(summary["estimated cost"]).startswith("$")
+
+
+def test_card_data_is_encrypted_at_rest_and_never_audited(local: LocalPlatform) -> None:
+    db = local.partner_db("acme")
+    raw = db.client.call(
+        "GetItem",
+        {
+            "TableName": f"{db.table_prefix}customers",
+            "Key": {"merchant_id": {"S": "m1"}, "customer_id": {"S": "alice"}},
+        },
+    )["Item"]
+    assert set(raw["card_number"]["M"]) == {"v", "edk", "nonce", "ct"}
+    assert "4111111111111111" not in json.dumps(raw)
+    alice = db.get(Customer, merchant_id="m1", customer_id="alice")
+    assert alice.card_number == "4111111111111111"
+    assert "4111" not in repr(alice).replace("card_last4='1111'", "")
+    [created] = db.audit_history(key(Customer, merchant_id="m1", customer_id="alice"))
+    assert created.changes["card_number"] == {"changed": True, "encrypted": True}
+    assert "4111111111111111" not in repr(created.changes)
+    partners = json.loads(os.environ["DYNAMORM_PARTNERS"])
+    assert partners["acme"]["kms_key_arn"] != partners["globex"]["kms_key_arn"]  # a key each
