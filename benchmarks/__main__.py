@@ -26,6 +26,8 @@ from benchmarks import (
     exactly_once,
     idempotency,
     lambda_cold_start,
+    payment_handler,
+    payment_local,
 )
 from benchmarks._context import Context
 from benchmarks._results import (
@@ -47,6 +49,8 @@ BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "encryption": encryption.run,
     "idempotency": idempotency.run,
     "exactly_once": exactly_once.run,
+    "payment_handler": payment_handler.run,
+    "payment_local": payment_local.run,
 }
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
 NEW_DOC = f"# Benchmarks\n\n## Results\n\n{RESULTS_END}\n"

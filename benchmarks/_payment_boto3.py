@@ -83,7 +83,9 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-@idempotent_function(data_keyword_argument="command", persistence_store=persistence, config=config)
+@idempotent_function(  # type: ignore[untyped-decorator]
+    data_keyword_argument="command", persistence_store=persistence, config=config
+)
 def authorize(command: dict[str, Any]) -> dict[str, Any]:
     ddb, prefix = dynamodb_for(command["partner"])
     merchant, customer = command["merchant"], command["customer_id"]
@@ -229,7 +231,8 @@ def _request(event: dict[str, Any]) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config.register_lambda_context(context)
     try:
-        return authorize(command=_request(event))
+        answer: dict[str, Any] = authorize(command=_request(event))
+        return answer
     except Refused as exc:
         return _answer(exc.status, {"error": str(exc)})
     except IdempotencyAlreadyInProgressError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import sys
 import threading
 import zlib
 
@@ -73,7 +72,9 @@ def _serve(conn: socket.socket) -> None:
                         return
                     buf += data
                     end = buf.find(b"\r\n\r\n")
-                headers = {m.group(1).lower(): m.group(2) for m in _HEADER.finditer(buf, 0, end + 2)}
+                headers = {
+                    m.group(1).lower(): m.group(2) for m in _HEADER.finditer(buf, 0, end + 2)
+                }
                 total = end + 4 + int(headers.get(b"content-length", b"0"))
                 while len(buf) < total:
                     data = conn.recv(65536)
@@ -99,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
