@@ -39,9 +39,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def local(dynamodb_local: LocalDynamoDB) -> Iterator[LocalPlatform]:
+def local(dynamodb_local: LocalDynamoDB, moto_server: LocalDynamoDB) -> Iterator[LocalPlatform]:
     prefix = f"pay{secrets.token_hex(3)}_"
-    with LocalPlatform(dynamodb_endpoint=dynamodb_local.endpoint, prefix=prefix) as platform:
+    with LocalPlatform(
+        dynamodb_endpoint=dynamodb_local.endpoint, aws_endpoint=moto_server.endpoint, prefix=prefix
+    ) as platform:
         platform.add_customer("acme", "m1", "alice", "4111111111111111")
         platform.add_customer("globex", "m1", "carol", "378282246310005")
         yield platform
