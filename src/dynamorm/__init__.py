@@ -1,6 +1,6 @@
 """DynamORM: a typed, Lambda-native ORM for Amazon DynamoDB."""
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from dynamorm._core.errors import (
     AccessDenied,
@@ -61,7 +61,10 @@ from dynamorm._core.errors import (
     VersionConflict,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
+    from typing import Any
+
     from dynamorm._core.compat import PYNAMODB_DATETIME
     from dynamorm._core.expressions import Condition, Path, Size, UpdateAction
     from dynamorm._core.protocol import VERSION as __version__
@@ -86,12 +89,12 @@ if TYPE_CHECKING:
     from dynamorm._io.credentials import (
         BotocoreChainProvider,
         Credentials,
-        CredentialsProvider,
         EnvironmentProvider,
         StaticProvider,
     )
     from dynamorm._io.deadline import LambdaContextLike, deadline_buffer
     from dynamorm._io.events import Hook, RequestEvent
+    from dynamorm._io.provider import CredentialsProvider
     from dynamorm._io.transport import HTTPTransport, Request, Response, Transport
     from dynamorm._orm._pages import Page
     from dynamorm._orm.batch import BatchGetResult
@@ -143,7 +146,7 @@ _LAZY = {
     "Condition": "dynamorm._core.expressions",
     "Converter": "dynamorm._orm.model",
     "Credentials": "dynamorm._io.credentials",
-    "CredentialsProvider": "dynamorm._io.credentials",
+    "CredentialsProvider": "dynamorm._io.provider",
     "DB": "dynamorm._orm.db",
     "EnvironmentProvider": "dynamorm._io.credentials",
     "GSI": "dynamorm._orm.model",
@@ -226,9 +229,10 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'dynamorm' has no attribute {name!r}")
-    import importlib
+    import sys
 
-    value = getattr(importlib.import_module(module), "VERSION" if name == "__version__" else name)
+    __import__(module)
+    value = getattr(sys.modules[module], "VERSION" if name == "__version__" else name)
     globals()[name] = value
     return value
 

@@ -26,8 +26,14 @@ print("\\n".join(sorted(set(sys.modules) - before)))
 """
 
 SCENARIOS = {
-    # `import dynamorm` alone: the errors, nothing else of the library.
+    # `import dynamorm` alone: the errors, nothing else of the library (not even typing).
     "import dynamorm": "import dynamorm",
+    # The client stack alone (what the cold-start benchmark measures before its first GetItem):
+    # no typing, no model machinery.
+    "DB alone": (
+        "from dynamorm import DB\n"
+        "DB(region='us-east-1', endpoint_url='http://127.0.0.1:9', credentials=('AKID', 'S'))"
+    ),
     # A cold start on a plain model: build a DB and a model, no request sent.
     "plain model and DB": (
         "from dynamorm import DB, Attr, Model, field\n"

@@ -7,9 +7,11 @@ Every error carries a portable ``code`` and knows whether retrying the same requ
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
-_T = TypeVar("_T")
+    _T = TypeVar("_T")
 
 
 class DynamORMError(Exception):

@@ -6,7 +6,6 @@ import json
 import sys
 import time
 import zlib
-from typing import Any
 
 from dynamorm._core.errors import (
     SERVICE_ERRORS,
@@ -19,6 +18,10 @@ from dynamorm._core.errors import (
     UnknownOperation,
     ValidationError,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSION = "0.1.0"
 TARGET_PREFIX = "DynamoDB_20120810."

@@ -9,7 +9,10 @@ whose frames hold it only while they run.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 
 _MASK = "Secret('****')"
 

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import overload
 
 from dynamorm._core.secret import Secret, reveal
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
+if TYPE_CHECKING:
+    from typing import overload
+else:
+
+    def overload(function: object) -> object:  # typing.overload; the implementation replaces it
+        return function
+
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _UNRESERVED = "-_.~"
@@ -121,7 +129,7 @@ def sign(
     amz_date: str,
 ) -> dict[str, str]: ...
 @overload
-def sign(
+def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
     method: str,
     path: str,
     query: str,
@@ -135,7 +143,7 @@ def sign(
     service: str,
     amz_date: str,
 ) -> dict[str, str | Secret]: ...
-def sign(
+def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
     method: str,
     path: str,
     query: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from dynamorm._core.errors import (
     AccessDenied,
@@ -31,17 +30,21 @@ from dynamorm._core.protocol import (
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.secret import Secret
 from dynamorm._core.signing import sign
-from dynamorm._io.credentials import CREDENTIALS_DEADLINE, Credentials, CredentialsProvider
+from dynamorm._io.credentials import CREDENTIALS_DEADLINE, Credentials
 from dynamorm._io.events import Hook, RequestEvent, capacity_of, raw_capacity_of, tables_of
 from dynamorm._io.transport import Endpoint, HTTPTransport, Request, Response, Transport
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     from dynamorm._io.deadline import LambdaContextLike
+    from dynamorm._io.provider import CredentialsProvider
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
-_Parse = Callable[[str, int, dict[str, str], bytes], T]
-"""Turns a verified response (operation, status, lower-case headers, body) into a result."""
+    _Parse = Callable[[str, int, dict[str, str], bytes], T]
+    """Turns a verified response (operation, status, lower-case headers, body) into a result."""
 
 _monotonic = time.monotonic
 _amz_date_cache: tuple[int, str] = (0, "")

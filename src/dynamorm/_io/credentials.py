@@ -10,10 +10,15 @@ import os
 import threading
 import time
 from contextvars import ContextVar
-from typing import Any, Protocol, runtime_checkable
 
 from dynamorm._core.errors import ConfigurationError, CredentialsError
 from dynamorm._core.secret import Secret
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dynamorm._io.provider import CredentialsProvider
 
 CREDENTIALS_DEADLINE: ContextVar[float | None] = ContextVar(
     "dynamorm_credentials_deadline", default=None
@@ -61,19 +66,6 @@ class Credentials:
         return f"Credentials(access_key_id={masked!r}, secret_access_key=****{token})"
 
     __str__ = __repr__
-
-
-@runtime_checkable
-class CredentialsProvider(Protocol):
-    """Where a client gets its credentials for each request."""
-
-    def get(self) -> Credentials:
-        """Return valid credentials (cached; refreshed before expiry)."""
-        ...
-
-    def invalidate(self) -> None:
-        """Forget cached credentials; the next ``get()`` loads them again."""
-        ...
 
 
 class StaticProvider:
@@ -219,8 +211,9 @@ def resolve_credentials(value: object) -> CredentialsProvider:
         return StaticProvider(value)
     if isinstance(value, tuple) and len(value) in (2, 3):
         return StaticProvider(Credentials(*value))
-    if isinstance(value, CredentialsProvider):
-        return value
+    if callable(getattr(value, "get", None)) and callable(getattr(value, "invalidate", None)):
+        provider: CredentialsProvider = value  # type: ignore[assignment]  # checked just above
+        return provider
     raise ConfigurationError(
         "credentials must be Credentials, a (key, secret[, token]) tuple, a provider with "
         f"get()/invalidate(), or None; got {type(value).__name__}"

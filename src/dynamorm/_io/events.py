@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class RequestEvent:

@@ -15,7 +15,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import (
     ConfigurationError,
@@ -26,8 +25,10 @@ from dynamorm._core.errors import (
     TransportError,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
     import ssl
+    from typing import Any
 
     from dynamorm._core.secret import Secret
 

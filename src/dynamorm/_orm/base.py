@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Self
 
 from dynamorm._core.errors import ConfigurationError, InvalidModel
 from dynamorm._orm.results import Capacity, Usage
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
     from datetime import datetime
+    from typing import Any, Self
 
     from dynamorm._features.cost import Costs
     from dynamorm._io.client import Client

@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, Never
 
 from dynamorm._core.errors import NotFound, ProtocolError, ValidationError
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.results import Capacity
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from typing import Any, Never
+
     from dynamorm._core.expressions import Condition, Path, UpdateAction
     from dynamorm._orm.keys import Key, M
     from dynamorm._orm.meta import ModelMeta
     from dynamorm._orm.writes import WritePlan
 
+
 # The write planner, the expression compiler and the encryption scopes load with the first
 # write (or projection, or model with encrypted fields): building a DB and reading a plain
 # item does not import them.
-_NOTHING: AbstractContextManager[None] = nullcontext()
+class _Nothing:
+    """``contextlib.nullcontext()`` without importing contextlib on a cold start."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NOTHING: AbstractContextManager[None] = _Nothing()
 
 
 def writing(db: DBBase, meta: ModelMeta, objs: Iterable[Any] = ()) -> AbstractContextManager[Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from typing import IO, TYPE_CHECKING, Any, Literal, Self
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._core.regions import check_region
@@ -18,8 +17,10 @@ from dynamorm._orm.base import DBBase
 from dynamorm._orm.crud import CrudMixin
 from dynamorm._orm.ops import BatchMixin, QueryMixin, TransactionMixin
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
     from datetime import datetime
+    from typing import IO, Any, Literal, Self
 
     from dynamorm._core.envelope import KeyProvider
     from dynamorm._features.audit import AuditRecord

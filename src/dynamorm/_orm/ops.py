@@ -7,11 +7,13 @@ the expression compiler they use): a Lambda cold start pays only for what it run
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
 
 from dynamorm._orm.base import DBBase
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
+    from typing import Any, overload
+
     from dynamorm._core.expressions import Path
     from dynamorm._orm.batch import BatchGetResult
     from dynamorm._orm.batch_write import BatchWriter
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from dynamorm._orm.model import Model
     from dynamorm._orm.query import Query, Scan
     from dynamorm._orm.transaction import ItemList, Transaction
+else:
+
+    def overload(function: object) -> object:  # typing.overload; the implementation replaces it
+        return function
 
 
 class QueryMixin(DBBase):
@@ -111,10 +117,10 @@ class TransactionMixin(DBBase):
         self, targets: Sequence[Key[M] | M | tuple[type[M], Mapping[str, Any]]]
     ) -> ItemList[M | None]: ...
     @overload
-    def transact_get(  # pyright: ignore[reportOverlappingOverload]  # mypy needs it for mixes
+    def transact_get(  # noqa: F811  # pyright: ignore[reportOverlappingOverload]  # mypy needs it for mixes
         self, targets: Sequence[Key[Any] | Model | tuple[type[Model], Mapping[str, Any]]]
     ) -> ItemList[Any]: ...
-    def transact_get(
+    def transact_get(  # noqa: F811 - overloads (typing.overload outside type checking)
         self, targets: Sequence[Key[Any] | Model | tuple[type[Model], Mapping[str, Any]]]
     ) -> ItemList[Any]:
         """Read up to 100 items in one consistent snapshot; None for a missing item.

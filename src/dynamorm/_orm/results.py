@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 class Capacity:

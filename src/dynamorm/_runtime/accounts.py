@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from dynamorm._core.errors import ConfigurationError, UnknownPartner
 from dynamorm._core.regions import check_region
 from dynamorm._core.retry import RetryPolicy
-from dynamorm._io.credentials import CredentialsProvider
+from dynamorm._io.provider import CredentialsProvider
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._orm.db import _KEY_ARN, _PREFIX, DB
 from dynamorm._runtime.context import credentials_deadline, mask_partner_id

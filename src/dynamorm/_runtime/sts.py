@@ -25,7 +25,8 @@ from dynamorm._core.protocol import USER_AGENT
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.secret import Secret
 from dynamorm._io.client import send_signed
-from dynamorm._io.credentials import Credentials, CredentialsProvider
+from dynamorm._io.credentials import Credentials
+from dynamorm._io.provider import CredentialsProvider
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._runtime.context import current_deadline, mask_partner_id
 
