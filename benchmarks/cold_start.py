@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks._context import Context
 from benchmarks._results import Result, Table, ratio, ratio_above_floor, rotations, summarize
-from benchmarks._spawn import spawn
+from benchmarks._spawn import PEAK_RSS, spawn
 
 FLOOR = "pass"
 
@@ -65,9 +65,9 @@ print(t1 - t0, t2 - t1, t3 - t2)
 
 SIDES = {
     "python -c pass": FLOOR,
-    "dynamorm": DYNAMORM,
-    "boto3 client": BOTO3,
-    "pydynox client": PYDYNOX,
+    "dynamorm": DYNAMORM + PEAK_RSS,
+    "boto3 client": BOTO3 + PEAK_RSS,
+    "pydynox client": PYDYNOX + PEAK_RSS,
 }
 PHASES = ("import", "build client", "first GetItem")
 TARGET, TARGET_PYDYNOX = 0.15, 0.45
@@ -98,7 +98,7 @@ def _spawn(ctx: Context, script: str, env: dict[str, str]) -> list[float]:
     return [
         done.wall * 1000,
         done.cpu * 1000,
-        done.peak_rss_mb,
+        0.0 if script == FLOOR else done.peak_rss_mb(),
         *(float(x) * 1000 for x in done.stdout.split()),
     ]
 
@@ -116,7 +116,7 @@ def run(ctx: Context) -> Result:
         samples[label].append(_spawn(ctx, SIDES[label], env))
     rows = {label: summarize(label, [s[0] for s in samples[label]], "ms") for label in labels}
     cpu = {label: summarize(label, [s[1] for s in samples[label]], "ms") for label in labels}
-    rss = {label: summarize(label, [s[2] for s in samples[label]], "MB") for label in labels}
+    rss = {label: summarize(label, [s[2] for s in samples[label]], "MB") for label in labels[1:]}
     floor, ours, boto3 = rows["python -c pass"], rows["dynamorm"], rows["boto3 client"]
     pydynox = rows["pydynox client"]
     inside = []
@@ -127,7 +127,7 @@ def run(ctx: Context) -> Result:
             [
                 label,
                 _median_ms(s[1] for s in samples[label]),
-                f"{rss[label].median:.1f} MB",
+                f"{rss[label].median:.1f} MB" if timed else "—",
                 *(phase_cells if timed else ["—"] * len(PHASES)),
             ]
         )
@@ -152,8 +152,8 @@ def run(ctx: Context) -> Result:
         tables=[
             Table(
                 "Medians seen from inside: the child's CPU time (user + sys, all of the process), "
-                "its peak resident set size (from wait4) and the phases timed by the child itself "
-                "(interpreter start-up excluded):",
+                "its peak resident set size (VmHWM, printed by the child at exit) and the phases "
+                "timed by the child itself (interpreter start-up excluded):",
                 ["Side", "child CPU", "peak RSS", *PHASES],
                 inside,
             )
