@@ -176,12 +176,20 @@ class AuditExtender:
         if not isinstance(now, datetime):
             now = db.clock()
         record = plan_record(plan, db, now)
+        try:
+            entry = record_put(record, db._table(options.record.__meta__))
+        except ValidationError as exc:
+            raise ValidationError(
+                f"{plan.kind}({plan.describe()}): its audit record cannot be written: "
+                f"{exc.message}; leave large fields out of the audit with Audit(exclude=...)",
+                path=exc.path,
+            ) from None
         from dynamorm._orm.writes import ExtraAction
 
         plan.extra.append(
             ExtraAction(
                 "Put",
-                record_put(record, db._table(options.record.__meta__))["Put"],
+                entry["Put"],
                 key=options.record.__meta__.key(record),
                 label=f"audit record of {plan.describe()}",
             )
@@ -301,13 +309,6 @@ def record_put(record: AuditRecord, table: str) -> dict[str, Any]:
             **build_expressions(condition=Path("target").not_exists()),
         }
     }
-
-
-def audit_action(plan: WritePlan, db: DBBase, now: datetime) -> dict[str, Any]:
-    """The TransactWriteItems entry that records ``plan`` in the model's audit table."""
-    options = _options(plan.meta)
-    record = plan_record(plan, db, now)
-    return record_put(record, db._table(options.record.__meta__))
 
 
 def build_record(
