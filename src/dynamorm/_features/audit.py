@@ -278,7 +278,7 @@ def plan_record(plan: WritePlan, db: DBBase, now: datetime) -> AuditRecord:
     meta = plan.meta
     options = _options(meta)
     actor, request_id = resolve_actor(db, options, f"{plan.kind}({plan.describe()})")
-    changes, exact, before, after = _plan_changes(plan)
+    changes, exact, before, after = _plan_changes(plan, db)
     from dynamorm._runtime.context import current_partner
 
     return build_record(
@@ -401,7 +401,9 @@ def item_changes(
     return out
 
 
-def _plan_changes(plan: WritePlan) -> tuple[dict[str, Any], bool, int | None, int | None]:
+def _plan_changes(
+    plan: WritePlan, db: DBBase
+) -> tuple[dict[str, Any], bool, int | None, int | None]:
     """(changes, exact, version before, version after) of a planned write."""
     meta = plan.meta
     options = _options(meta)
@@ -416,11 +418,20 @@ def _plan_changes(plan: WritePlan) -> tuple[dict[str, Any], bool, int | None, in
     if plan.kind in ("put", "save"):
         exact = expect is not None
         if loaded is None and not (expect is not None and expect.absent):
-            changes = item_changes(
-                meta, None, plan.item, options
-            )  # what was there before is unknown
+            # what was there before is unknown
+            changes = item_changes(meta, None, plan.item, options)
             return changes, False, before, after
-        return item_changes(meta, loaded, plan.item, options), exact, before, after
+        changes = item_changes(meta, loaded, plan.item, options)
+        sealed = [n for n in changes if n in meta.fields and _encrypted(meta.fields[n])]
+        if loaded is not None and sealed:  # sealed anew on every write: compare plain values
+            from dynamorm._orm.sealed import reading
+
+            with reading(db, meta, [loaded], best_effort=True):
+                changed = set(meta.changed(obj))
+            for name in sealed:
+                if name not in changed:
+                    del changes[name]
+        return changes, exact, before, after
     if plan.kind == "delete":
         if loaded is None:
             return {}, False, None, None
