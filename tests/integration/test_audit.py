@@ -25,7 +25,7 @@ from dynamorm._io.events import RequestEvent
 from dynamorm._orm.meta import Attr
 from dynamorm._orm.model import Model, field
 from dynamorm._runtime.accounts import MultiAccount
-from dynamorm.local import LocalDynamoDB
+from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 from tests.integration.test_accounts import StsWatch, make_accounts
 
 pytestmark = pytest.mark.integration
@@ -270,3 +270,39 @@ def test_audit_and_unique_sentinels_share_one_transaction(adb: DB) -> None:
         {"email": {"new": "a@example.com"}},
     ]
     assert adb.audit_history(key(Customer, customer_id="c2")).all() == []
+
+
+class Card(Model, table="cards", audit=True):
+    card_id: Attr[str] = field(pk=True)
+    number: Attr[str] = field(encrypted=True)
+    label: Attr[str] = field(default="")
+    version: Attr[int] = field(version=True)
+
+
+def test_encrypted_fields_are_recorded_as_changed_never_with_a_value(
+    dynamodb_local: LocalDynamoDB, moto_server: LocalDynamoDB, kms_key_arn: str, table_prefix: str
+) -> None:
+    with DB(
+        region=dynamodb_local.region,
+        endpoint_url=dynamodb_local.endpoint,
+        credentials=LOCAL_CREDENTIALS,
+        table_prefix=table_prefix,
+        kms_key_arn=kms_key_arn,
+        kms_endpoint_url=moto_server.endpoint,
+    ) as edb:
+        edb.ensure_tables(Card, AuditRecord)
+        card = edb.create(Card(card_id="c1", number="4111111111111111", label="work"))
+        card.number = "5500005555555559"
+        card.label = "home"
+        edb.save(card)
+        edb.put(edb.get(Card, card_id="c1"))  # sealed anew, but the same number: not a change
+        history = edb.audit_history(key(Card, card_id="c1")).all()
+        raw = edb.client.call("Scan", {"TableName": edb.table_name("audit")})["Items"]
+    assert [r.changes for r in history] == [
+        {},
+        {"number": {"changed": True, "encrypted": True}, "label": {"old": "work", "new": "home"}},
+        {"number": {"changed": True, "encrypted": True}, "label": {"new": "work"}},
+    ]
+    stored = repr(raw)
+    assert "4111" not in stored
+    assert "5500" not in stored

@@ -307,3 +307,20 @@ def test_targets_normalise_numbers_and_hash_very_long_keys() -> None:
     assert target_of("counters", {"counter_id": {"N": "100"}}, meta) == 'counters#["100"]'
     long_key = {"note_id": {"S": "x" * 2000}}
     assert target_of("notes", long_key, Note.__meta__).startswith("notes#sha256:")
+
+
+def test_an_audit_record_over_400_kb_is_refused_before_anything_is_sent() -> None:
+    from tests.unit.test_crud import FakeDynamo
+    from tests.unit.test_crud import make_db as fake_db
+
+    class Doc(Model, table="docs", audit=True):
+        doc_id: Attr[str] = field(pk=True)
+        body: Attr[str] = field(default="")
+
+    fake = FakeDynamo()
+    db = fake_db(fake)
+    doc = Doc.from_item({"doc_id": {"S": "d"}, "body": {"S": "x" * 250_000}})
+    doc.body = "y" * 250_000  # old and new: 500 KB of changes
+    with pytest.raises(ValidationError, match=r"save\(Doc\(doc_id='d'\)\).*Audit\(exclude"):
+        db.save(doc)
+    assert fake.sent == []

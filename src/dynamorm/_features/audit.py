@@ -176,12 +176,20 @@ class AuditExtender:
         if not isinstance(now, datetime):
             now = db.clock()
         record = plan_record(plan, db, now)
+        try:
+            entry = record_put(record, db._table(options.record.__meta__))
+        except ValidationError as exc:
+            raise ValidationError(
+                f"{plan.kind}({plan.describe()}): its audit record cannot be written: "
+                f"{exc.message}; leave large fields out of the audit with Audit(exclude=...)",
+                path=exc.path,
+            ) from None
         from dynamorm._orm.writes import ExtraAction
 
         plan.extra.append(
             ExtraAction(
                 "Put",
-                record_put(record, db._table(options.record.__meta__))["Put"],
+                entry["Put"],
                 key=options.record.__meta__.key(record),
                 label=f"audit record of {plan.describe()}",
             )
@@ -270,7 +278,7 @@ def plan_record(plan: WritePlan, db: DBBase, now: datetime) -> AuditRecord:
     meta = plan.meta
     options = _options(meta)
     actor, request_id = resolve_actor(db, options, f"{plan.kind}({plan.describe()})")
-    changes, exact, before, after = _plan_changes(plan)
+    changes, exact, before, after = _plan_changes(plan, db)
     from dynamorm._runtime.context import current_partner
 
     return build_record(
@@ -301,13 +309,6 @@ def record_put(record: AuditRecord, table: str) -> dict[str, Any]:
             **build_expressions(condition=Path("target").not_exists()),
         }
     }
-
-
-def audit_action(plan: WritePlan, db: DBBase, now: datetime) -> dict[str, Any]:
-    """The TransactWriteItems entry that records ``plan`` in the model's audit table."""
-    options = _options(plan.meta)
-    record = plan_record(plan, db, now)
-    return record_put(record, db._table(options.record.__meta__))
 
 
 def build_record(
@@ -400,7 +401,9 @@ def item_changes(
     return out
 
 
-def _plan_changes(plan: WritePlan) -> tuple[dict[str, Any], bool, int | None, int | None]:
+def _plan_changes(
+    plan: WritePlan, db: DBBase
+) -> tuple[dict[str, Any], bool, int | None, int | None]:
     """(changes, exact, version before, version after) of a planned write."""
     meta = plan.meta
     options = _options(meta)
@@ -415,11 +418,20 @@ def _plan_changes(plan: WritePlan) -> tuple[dict[str, Any], bool, int | None, in
     if plan.kind in ("put", "save"):
         exact = expect is not None
         if loaded is None and not (expect is not None and expect.absent):
-            changes = item_changes(
-                meta, None, plan.item, options
-            )  # what was there before is unknown
+            # what was there before is unknown
+            changes = item_changes(meta, None, plan.item, options)
             return changes, False, before, after
-        return item_changes(meta, loaded, plan.item, options), exact, before, after
+        changes = item_changes(meta, loaded, plan.item, options)
+        sealed = [n for n in changes if n in meta.fields and _encrypted(meta.fields[n])]
+        if loaded is not None and sealed:  # sealed anew on every write: compare plain values
+            from dynamorm._orm.sealed import reading
+
+            with reading(db, meta, [loaded], best_effort=True):
+                changed = set(meta.changed(obj))
+            for name in sealed:
+                if name not in changed:
+                    del changes[name]
+        return changes, exact, before, after
     if plan.kind == "delete":
         if loaded is None:
             return {}, False, None, None
