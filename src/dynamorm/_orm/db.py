@@ -13,7 +13,6 @@ from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.tuning import memory_defaults
 from dynamorm._io.client import Client
 from dynamorm._io.credentials import resolve_credentials
-from dynamorm._io.endpoints import aws_endpoint, default_region
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.crud import CrudMixin
@@ -135,7 +134,10 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         kms_endpoint_url: str | None = None,
         data_keys: DataKeyPolicy | None = None,
     ) -> None:
-        region = region or default_region()
+        if not region:
+            from dynamorm._io.endpoints import default_region  # env, then the profile
+
+            region = default_region()
         if not region:
             raise ConfigurationError(
                 "no region: pass DB(region='us-east-1'), set AWS_REGION (Lambda sets it for "
@@ -154,7 +156,10 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             or os.environ.get("AWS_ENDPOINT_URL")
         )
         region = check_region(region, custom_endpoint=bool(endpoint_url))
-        endpoint_url = endpoint_url or aws_endpoint(region)
+        if not endpoint_url:
+            from dynamorm._io.endpoints import aws_endpoint  # regional, FIPS or dual-stack
+
+            endpoint_url = aws_endpoint(region)
         endpoint = Endpoint(endpoint_url)
         connect_timeout, read_timeout = _timeouts(timeout)
         if cursor_secret is not None and (
