@@ -9,6 +9,7 @@ the Markdown file and line.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import types
@@ -86,22 +87,25 @@ def _drop_all_tables(server: LocalDynamoDB) -> None:
 
 
 @pytest.fixture(scope="session")
-def docs_dynamodb() -> Iterator[LocalDynamoDB]:
-    """A DynamoDB engine of the docs' own, so each file can start from an empty database."""
-    with LocalDynamoDB() as server:
+def docs_dynamodb(request: pytest.FixtureRequest) -> Iterator[LocalDynamoDB]:
+    """A DynamoDB engine of the docs' own, so each file can start from an empty database.
+
+    Always a new server (never an endpoint attached with ``$DYNAMORM_LOCAL_ENDPOINT``: every
+    table in it is dropped); the engine follows the test session's choice.
+    """
+    from dynamorm._local_engines import ENV_ENDPOINT, ENV_ENGINE, resolve
+    from dynamorm.pytest_plugin import ENV_TEST_ENGINE
+
+    env = {k: v for k, v in os.environ.items() if k != ENV_ENDPOINT}
+    engine = request.config.getoption("dynamorm_engine", None)
+    resolution = resolve(engine, env=env, engine_variables=(ENV_TEST_ENGINE, ENV_ENGINE))
+    with LocalDynamoDB(resolution=resolution) as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def docs_moto() -> Iterator[str]:
-    """moto's server on 127.0.0.1 (all services on one port) for the KMS, S3 and STS calls."""
-    with LocalDynamoDB("moto") as server:
-        yield server.endpoint
 
 
 @pytest.fixture
 def docs_env(
-    docs_dynamodb: LocalDynamoDB, docs_moto: str, monkeypatch: pytest.MonkeyPatch
+    docs_dynamodb: LocalDynamoDB, moto_server: LocalDynamoDB, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     """The environment a reader has after `dynamorm local`: endpoints, dummy keys, region."""
     from dynamorm import reset_lambda_db
@@ -110,7 +114,7 @@ def docs_env(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", docs_dynamodb.endpoint)
     for service in ("KMS", "S3", "STS"):
-        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", docs_moto)
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server.endpoint)  # the plugin's
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
     monkeypatch.setenv("AWS_REGION", "us-east-1")

@@ -11,6 +11,7 @@ sends again on a new connection only when a kept-alive socket failed before the 
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -156,7 +157,11 @@ def _default_ssl_context() -> ssl.SSLContext:
     if _ssl_context is None:
         import ssl
 
-        _ssl_context = ssl.create_default_context()
+        bundle = os.environ.get("AWS_CA_BUNDLE") or None  # a corporate CA, PEM
+        try:
+            _ssl_context = ssl.create_default_context(cafile=bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"AWS_CA_BUNDLE={bundle} cannot be used: {exc}") from None
     return _ssl_context
 
 
@@ -239,6 +244,24 @@ class _Reader:
 
 class _Truncated(Exception):
     """The peer closed the connection in the middle of ``what``."""
+
+
+def _open_socket(ep: Endpoint, timeout: float) -> socket.socket:
+    """A TCP connection to ``ep``, through a CONNECT tunnel when a proxy variable applies (the
+    proxy module is imported only then)."""
+    if any(name in os.environ for name in _PROXY_VARIABLES):
+        from dynamorm._io.proxy import open_tunnel, proxy_for
+
+        proxy = proxy_for(ep)
+        if proxy is not None:
+            return open_tunnel(proxy, ep, timeout)
+    return socket.create_connection(
+        (ep.address, ep.port),  # type: ignore[arg-type]  # getaddrinfo takes bytes too
+        timeout=timeout,
+    )
+
+
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
 
 class _Connection:
@@ -393,10 +416,7 @@ class HTTPTransport:
         if request.deadline is not None:
             timeout = max(0.001, min(timeout, request.deadline - _monotonic()))
         try:
-            sock = socket.create_connection(
-                (ep.address, ep.port),  # type: ignore[arg-type]  # getaddrinfo takes bytes too
-                timeout=timeout,
-            )
+            sock = _open_socket(ep, timeout)
         except TimeoutError:
             raise EndpointUnreachable(
                 f"could not connect to {ep.url} within {timeout:g}s", endpoint=ep.url, sent=False

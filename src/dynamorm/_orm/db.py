@@ -97,8 +97,9 @@ def _keyring(
 class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     """A handle on DynamoDB for one account and region.
 
-    ``region`` defaults to ``AWS_REGION``/``AWS_DEFAULT_REGION``; ``endpoint_url`` to
-    ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, then the regional AWS endpoint;
+    ``region`` defaults to ``AWS_REGION``/``AWS_DEFAULT_REGION``, then the active profile's;
+    ``endpoint_url`` to ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, then the regional
+    AWS endpoint (FIPS / dual-stack per ``AWS_USE_FIPS_ENDPOINT`` / ``AWS_USE_DUALSTACK_ENDPOINT``);
     ``credentials`` to the environment, then botocore's chain (lazily).
     ``table_prefix`` is prepended to every model's logical table name. ``timeout`` is seconds, or
     a ``(connect, read)`` pair. ``transport`` replaces the HTTP transport (tests, proxies).
@@ -134,10 +135,14 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         kms_endpoint_url: str | None = None,
         data_keys: DataKeyPolicy | None = None,
     ) -> None:
-        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if not region:
+            from dynamorm._io.endpoints import default_region  # env, then the profile
+
+            region = default_region()
         if not region:
             raise ConfigurationError(
-                "no region: pass DB(region='us-east-1') or set AWS_REGION (Lambda sets it for you)"
+                "no region: pass DB(region='us-east-1'), set AWS_REGION (Lambda sets it for "
+                "you) or a region in the active profile of ~/.aws/config"
             )
         if not isinstance(table_prefix, str) or not _PREFIX.match(table_prefix):
             raise ConfigurationError(
@@ -152,8 +157,10 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
             or os.environ.get("AWS_ENDPOINT_URL")
         )
         region = check_region(region, custom_endpoint=bool(endpoint_url))
-        suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
-        endpoint_url = endpoint_url or f"https://dynamodb.{region}{suffix}"
+        if not endpoint_url:
+            from dynamorm._io.endpoints import aws_endpoint  # regional, FIPS or dual-stack
+
+            endpoint_url = aws_endpoint(region)
         endpoint = Endpoint(endpoint_url)
         connect_timeout, read_timeout = _timeouts(timeout)
         if cursor_secret is not None and (
