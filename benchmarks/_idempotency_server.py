@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import sys
-import threading
 import zlib
 
-from benchmarks._server import _CONTENT_LENGTH
+from benchmarks._server import serve_forever
 
 RESULT = {"statusCode": 200, "body": "charged"}
 _OK = b"{}"
@@ -55,47 +52,9 @@ def answer(head: bytes, body: bytes, *, replay: bool = REPLAY) -> bytes:
     return _response(400, json.dumps(failed).encode())
 
 
-def _serve(conn: socket.socket) -> None:
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    buf = b""
-    with conn:
-        try:
-            while True:
-                end = buf.find(b"\r\n\r\n")
-                while end < 0:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                    end = buf.find(b"\r\n\r\n")
-                match = _CONTENT_LENGTH.search(buf, 0, end + 2)
-                total = end + 4 + (int(match.group(1)) if match else 0)
-                while len(buf) < total:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, body, buf = buf[:end], buf[end + 4 : total], buf[total:]
-                conn.sendall(answer(head, body))
-        except OSError:
-            return
-
-
-def _exit_when_stdin_closes() -> None:
-    sys.stdin.buffer.read()
-    os._exit(0)
-
-
 def main() -> None:
     """Serve until stdin closes; print the port first."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    print(listener.getsockname()[1], flush=True)
-    threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=_serve, args=(conn,), daemon=True).start()
+    serve_forever(answer)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,11 @@ and serves until its stdin closes.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import zlib
 from decimal import Decimal
 from typing import Any
 
-from benchmarks._server import InstantServer, _exit_when_stdin_closes, _serve
+from benchmarks._server import InstantServer, serve_forever
 
 ITEMS = 1000
 PARTITION = "merchant-0042"
@@ -129,15 +127,8 @@ def response_bytes(body: bytes) -> bytes:
 
 def main() -> None:
     """Serve the page until stdin closes; print the port first."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
     response = response_bytes(page_body())
-    print(listener.getsockname()[1], flush=True)
-    threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=_serve, args=(conn, response), daemon=True).start()
+    serve_forever(lambda head, body: response)
 
 
 class PageServer(InstantServer):

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import zlib
 
-from benchmarks._server import _exit_when_stdin_closes
+from benchmarks._server import serve_forever
 
 _HEADER = re.compile(rb"(?im)^(content-length|x-amz-target)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
 
@@ -59,44 +57,15 @@ ANSWERS = {
 EMPTY = _http(b"{}", JSON)
 
 
-def _serve(conn: socket.socket) -> None:
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    buf = b""
-    with conn:
-        try:
-            while True:
-                end = buf.find(b"\r\n\r\n")
-                while end < 0:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                    end = buf.find(b"\r\n\r\n")
-                headers = {
-                    m.group(1).lower(): m.group(2) for m in _HEADER.finditer(buf, 0, end + 2)
-                }
-                total = end + 4 + int(headers.get(b"content-length", b"0"))
-                while len(buf) < total:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                buf = buf[total:]
-                conn.sendall(ANSWERS.get(headers.get(b"x-amz-target", b""), EMPTY))
-        except OSError:
-            return
+def answer(head: bytes, body: bytes) -> bytes:
+    """The canned answer for the request's X-Amz-Target (STS has none)."""
+    headers = {m.group(1).lower(): m.group(2) for m in _HEADER.finditer(head)}
+    return ANSWERS.get(headers.get(b"x-amz-target", b""), EMPTY)
 
 
 def main() -> None:
     """Serve until stdin closes; print the port first."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    print(listener.getsockname()[1], flush=True)
-    threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=_serve, args=(conn,), daemon=True).start()
+    serve_forever(answer)
 
 
 if __name__ == "__main__":

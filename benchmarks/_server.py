@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -77,7 +78,8 @@ def response_bytes() -> bytes:
     return head.encode("latin-1") + body
 
 
-def _serve(conn: socket.socket, response: bytes) -> None:
+def _serve(conn: socket.socket, answer: Callable[[bytes, bytes], bytes]) -> None:
+    """Read HTTP/1.1 requests off ``conn`` and send ``answer(head, body)`` for each."""
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = b""
     with conn:
@@ -97,8 +99,8 @@ def _serve(conn: socket.socket, response: bytes) -> None:
                     if not data:
                         return
                     buf += data
-                buf = buf[total:]
-                conn.sendall(response)
+                head, body, buf = buf[: end + 2], buf[end + 4 : total], buf[total:]
+                conn.sendall(answer(head, body))
         except OSError:
             return
 
@@ -108,17 +110,23 @@ def _exit_when_stdin_closes() -> None:
     os._exit(0)
 
 
-def main() -> None:
-    """Serve until stdin closes; print the port first."""
+def serve_forever(answer: Callable[[bytes, bytes], bytes]) -> None:
+    """Serve ``answer(head, body)`` on a free 127.0.0.1 port until stdin closes; print the
+    port first. The one server loop of every canned-answer server."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
-    response = response_bytes()
     print(listener.getsockname()[1], flush=True)
     threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     while True:
         conn, _ = listener.accept()
-        threading.Thread(target=_serve, args=(conn, response), daemon=True).start()
+        threading.Thread(target=_serve, args=(conn, answer), daemon=True).start()
+
+
+def main() -> None:
+    """Serve the canned GetItem answer until stdin closes; print the port first."""
+    response = response_bytes()
+    serve_forever(lambda head, body: response)
 
 
 class InstantServer:
