@@ -44,6 +44,9 @@ def cli(
         "AWS_ACCESS_KEY_ID": key,
         "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_REGION": server.region,
+        # the models file is rewritten within the same second at the same size ("str" ->
+        # "int"): a cached .pyc would still match it, so never write one
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     action, *rest = args

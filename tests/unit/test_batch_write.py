@@ -384,5 +384,7 @@ def test_the_deadline_stops_retries_without_sleeping_past_it(
     assert "the deadline leaves no time for attempt" in str(error)
     assert slept, "it backed off at least once"
     assert all(start + seconds <= deadline for start, seconds in slept)
-    assert clock.now <= deadline
+    # an attempt started just before the deadline is cut off by the transport's own timeout,
+    # which this fake (0.01 s per call) does not model: at most one call's time past it
+    assert clock.now <= deadline + 0.01
     assert len(fake.requests) < 1000
