@@ -19,6 +19,7 @@ replaced by another. Importing this module starts nothing.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -116,10 +117,13 @@ def db(dynamodb_local: LocalDynamoDB, table_prefix: str) -> Iterator[DB]:
 def moto_server() -> Iterator[LocalDynamoDB]:
     """moto's server on 127.0.0.1 for KMS, S3, STS... (DynamoDB stays on ``dynamodb_local``)."""
     from dynamorm._core.errors import ConfigurationError, LocalEngineFailed
+    from dynamorm._local_engines import ENV_ENDPOINT, resolve
     from dynamorm.local import LocalDynamoDB
 
+    # $DYNAMORM_LOCAL_ENDPOINT names a running DynamoDB; it does not apply to this server
+    env = {name: value for name, value in os.environ.items() if name != ENV_ENDPOINT}
     try:
-        server = LocalDynamoDB("moto")
+        server = LocalDynamoDB(resolution=resolve("moto", env=env))
         server.start()
     except (ConfigurationError, LocalEngineFailed) as exc:
         problem = f"moto_server: {exc}"

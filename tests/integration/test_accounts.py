@@ -26,10 +26,9 @@ EXTERNAL_ID = "partner-external-id-77"
 
 
 @pytest.fixture(scope="module")
-def sts_server() -> Iterator[LocalDynamoDB]:
-    """moto's server: it answers STS AssumeRole with temporary credentials."""
-    with LocalDynamoDB("moto") as server:
-        yield server
+def sts_server(moto_server: LocalDynamoDB) -> LocalDynamoDB:
+    """moto's server (the session's): it answers STS AssumeRole with temporary credentials."""
+    return moto_server
 
 
 class StsWatch:

@@ -61,3 +61,18 @@ def test_the_header_says_which_engine_and_why_from_outside_the_repository(
     # a requested engine that cannot run: the header says so (the fixtures then fail)
     out = run_pytest_in(tmp_path, {**clean, "DYNAMORM_TEST_ENGINE": "dynamodb-local", "PATH": ""})
     assert "dynamorm engine: unavailable: DynamoDB Local needs Java 17" in out
+
+
+def test_moto_server_starts_when_a_running_dynamodb_endpoint_is_configured(
+    tmp_path: Path,
+) -> None:
+    # $DYNAMORM_LOCAL_ENDPOINT names the DynamoDB to test against; KMS/S3/STS still get moto
+    (tmp_path / "test_kms.py").write_text(
+        "def test_kms(moto_server, kms_key_arn):\n"
+        "    assert moto_server.engine == 'moto'\n"
+        "    assert kms_key_arn.startswith('arn:aws:kms:')\n"
+    )
+    env = {"DYNAMORM_TEST_ENGINE": "", "DYNAMORM_LOCAL_ENGINE": ""}
+    env["DYNAMORM_LOCAL_ENDPOINT"] = "http://127.0.0.1:8000"
+    out = run_pytest_in(tmp_path, env, "test_kms.py")
+    assert "1 passed" in out
