@@ -1,10 +1,11 @@
 """The unprocessed-item retry flows of BatchGetItem and BatchWriteItem, written once.
 
 A flow handles one chunk (at most 100 keys or 25 writes). It is a generator that does no I/O:
-it yields :class:`Call` (send this payload, send me the response back) and :class:`Sleep` (back
-off this long) steps, and returns a :class:`ChunkOutcome`. A failed call is thrown into the flow,
-which records it and ends. :func:`drive` runs a flow with blocking callables; an async driver can
-run the same flows with awaitables.
+it yields :class:`~dynamorm._core.steps.Call` (send this payload, send me the response back) and
+:class:`~dynamorm._core.steps.Sleep` (back off this long) steps, and returns a
+:class:`ChunkOutcome`. A failed call is thrown into the flow, which records it and ends.
+:func:`~dynamorm._io.drive.drive` runs a flow with blocking calls, and
+:func:`~dynamorm._io.async_drive.adrive` the same flows with awaitables.
 
 Items DynamoDB returns as unprocessed are retried with exponential backoff and full jitter
 (``RetryPolicy.delay``), bounded by the policy's attempts and by the time ``remaining()``. An
@@ -21,6 +22,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dynamorm._core.errors import DeadlineExceeded, DynamORMError
+from dynamorm._core.steps import Call, Sleep
+from dynamorm._io.drive import drive
 from dynamorm._orm.results import Capacity
 
 if TYPE_CHECKING:
@@ -67,24 +70,6 @@ class GetKey(Entry):
 E = TypeVar("E", bound=Entry)
 
 
-class Call:
-    """Step: send ``payload`` and send the response back into the flow."""
-
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: dict[str, Any]) -> None:
-        self.payload = payload
-
-
-class Sleep:
-    """Step: back off for ``seconds`` before the next attempt."""
-
-    __slots__ = ("seconds",)
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-
 Step = Call | Sleep
 
 
@@ -120,6 +105,8 @@ def _flow(
     answer: Callable[[dict[str, Any], ChunkOutcome[E], dict[tuple[str, Ident], E]], set[Any]],
     retry: RetryPolicy,
     remaining: Callable[[], float | None],
+    *,
+    operation: str,
 ) -> Generator[Step, dict[str, Any], ChunkOutcome[E]]:
     outcome: ChunkOutcome[E] = ChunkOutcome()
     pending = list(entries)
@@ -130,7 +117,7 @@ def _flow(
             return outcome.stop(pending, deadline=True)
         outcome.attempts += 1
         try:
-            response = yield Call(body(pending))
+            response = yield Call(operation, body(pending))
         except DynamORMError as exc:
             return outcome.stop(pending, error=exc, deadline=isinstance(exc, DeadlineExceeded))
         by_key = {(e.table, e.ident): e for e in pending}
@@ -182,7 +169,7 @@ def write_flow(
                 left.add((table, key_ident(key, names)))
         return left
 
-    return _flow(entries, body, answer, retry, remaining)
+    return _flow(entries, body, answer, retry, remaining, operation="BatchWriteItem")
 
 
 def get_flow(
@@ -221,31 +208,27 @@ def get_flow(
             left.update((table, key_ident(key, names)) for key in spec.get("Keys", ()))
         return left
 
-    return _flow(entries, body, answer, retry, remaining)
+    return _flow(entries, body, answer, retry, remaining, operation="BatchGetItem")
 
 
-def drive(
-    flow: Generator[Step, dict[str, Any], ChunkOutcome[E]],
-    call: Callable[[dict[str, Any]], dict[str, Any]],
-    sleep: Callable[[float], None],
-) -> ChunkOutcome[E]:
-    """Run a flow with blocking ``call(payload) -> response`` and ``sleep(seconds)``."""
-    try:
-        step = next(flow)
-        while True:
-            if isinstance(step, Sleep):
-                sleep(step.seconds)
-                step = flow.send({})
-                continue
-            try:
-                response = call(step.payload)
-            except DynamORMError as exc:
-                step = flow.throw(exc)
-            else:
-                step = flow.send(response)
-    except StopIteration as stop:
-        outcome: ChunkOutcome[E] = stop.value
-        return outcome
+class _Accounting:
+    """The DB's client for one chunk's flow: each answer's consumed capacity is recorded."""
+
+    __slots__ = ("client", "consumed", "db", "kind")
+
+    def __init__(self, db: DBBase, kind: str) -> None:
+        self.db = db
+        self.client = db.client
+        self.kind = kind
+        self.consumed: list[Capacity] = []
+
+    def call(self, operation: str, payload: dict[str, Any], **options: Any) -> dict[str, Any]:
+        response = self.client.call(operation, payload, **options)
+        self.consumed.append(self.db._account(response, self.kind, operation))
+        return response
+
+    def sleep(self, seconds: float) -> None:
+        self.client.sleep(seconds)
 
 
 def run_chunks(
@@ -262,7 +245,6 @@ def run_chunks(
     Consumed capacity is added to the DB's total and to each outcome. Once a chunk fails, chunks
     not yet started are not sent (they come back failed, with no attempts).
     """
-    client = db.client
     stopped = threading.Event()
 
     def run(chunk: Sequence[E]) -> ChunkOutcome[E]:
@@ -270,15 +252,9 @@ def run_chunks(
             skipped = ChunkOutcome[E]().stop(list(chunk))
             skipped.skipped = True
             return skipped
-        consumed: list[Capacity] = []
-
-        def call(payload: dict[str, Any]) -> dict[str, Any]:
-            response = client.call(operation, payload)
-            consumed.append(db._account(response, kind, operation))
-            return response
-
-        outcome = drive(start(chunk), call, client.sleep)
-        for capacity in consumed:
+        accounting = _Accounting(db, kind)
+        outcome = drive(start(chunk), accounting)
+        for capacity in accounting.consumed:
             outcome.consumed = outcome.consumed + capacity
         if outcome.failed:
             stopped.set()
