@@ -217,6 +217,8 @@ class FaultProxy:
 
     ``applied`` counts the requests forwarded per operation; ``trickle_delay`` is the pause
     between bytes of a trickled answer; ``hold`` how long a ``timeout`` fault keeps quiet.
+    ``connections`` counts the client connections accepted, ``peak_open`` the most open at once
+    since the last :meth:`disarm`, ``injected`` the faults injected per operation.
     """
 
     def __init__(self, upstream: tuple[str, int]) -> None:
@@ -224,6 +226,8 @@ class FaultProxy:
         self.trickle_delay = 0.001
         self.hold = 5.0
         self.applied: dict[str, int] = {}
+        self.connections = self.peak_open = self._open = 0
+        self.injected: dict[str, int] = {}
         self._armed: list[list[Any]] = []  # [operation, fault, times left]
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -241,12 +245,15 @@ class FaultProxy:
         with self._lock:
             self._armed.clear()
             self.applied.clear()
+            self.injected.clear()
+            self.peak_open = self._open
 
     def _fault_for(self, operation: str) -> str | None:
         with self._lock:
             for entry in self._armed:
                 if entry[0] == operation and entry[2] != 0:
                     entry[2] -= 1
+                    self.injected[operation] = self.injected.get(operation, 0) + 1
                     return str(entry[1])
         return None
 
@@ -256,6 +263,10 @@ class FaultProxy:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                self.connections += 1
+                self._open += 1
+                self.peak_open = max(self.peak_open, self._open)
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _forward(self, operation: str, request: bytes) -> tuple[bytes, bytes]:
@@ -267,15 +278,19 @@ class FaultProxy:
         return answer
 
     def _serve(self, conn: socket.socket) -> None:
-        with contextlib.suppress(OSError), conn:
-            while not self._stop.is_set():
-                request = _read_request(conn)
-                if request is None:
-                    return
-                operation = _operation(request)
-                fault = self._fault_for(operation)
-                if not self._handle(conn, operation, fault, request):
-                    return
+        try:
+            with contextlib.suppress(OSError), conn:
+                while not self._stop.is_set():
+                    request = _read_request(conn)
+                    if request is None:
+                        return
+                    operation = _operation(request)
+                    fault = self._fault_for(operation)
+                    if not self._handle(conn, operation, fault, request):
+                        return
+        finally:
+            with self._lock:
+                self._open -= 1
 
     def _handle(
         self, conn: socket.socket, operation: str, fault: str | None, request: bytes
