@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from types import TracebackType
 from typing import Any
 
-from dynamorm import DB, AuditRecord, IdempotencyRecord, LocalContext
+from dynamorm import DB, AuditRecord, LocalContext
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB, create_kms_key
 from dynamorm.testing import http_api_event, s3_event
 from examples.payment import objects
@@ -165,7 +165,6 @@ class LocalPlatform:
     def create_resources(self) -> None:
         """The tables (from the models) in every account, and the two buckets."""
         app = self.app
-        app.db.ensure_tables(IdempotencyRecord)
         for partner in PARTNERS:
             app.partner(partner).ensure_tables(*PARTNER_MODELS, AuditRecord)
         client = objects.s3()

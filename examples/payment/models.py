@@ -1,11 +1,11 @@
 """The payment platform's models. Every table lives in the partner's own account (the partner
-DB's table prefix applies); idempotency records live in the platform's account."""
+DB's table prefix applies), idempotency records included."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from dynamorm import GSI, Attr, Model, field
+from dynamorm import GSI, Attr, IdempotencyRecord, Model, field
 
 
 class Customer(Model, table="customers", audit=True):
@@ -118,5 +118,6 @@ PARTNER_MODELS: tuple[type[Model], ...] = (
     WebhookEvent,
     SettlementBatch,
     SettlementRow,
+    IdempotencyRecord,
 )
 """The tables each partner account holds (plus the audit table, ``AuditRecord``)."""

@@ -3,8 +3,9 @@
 1. The bearer token is verified (401) and must carry ``payments:write`` and name a partner
    that is enabled (403); its claims choose the partner's account and the merchant.
 2. The body is validated (400 naming the field); an ``Idempotency-Key`` header is required.
-3. Under ``@idempotent`` (records in the platform's account, keyed by partner, merchant and
-   idempotency key; the body must match on a repeat, else 422), one transaction checks that the
+3. Under ``@idempotent`` (records in the partner's account, keyed by partner, merchant and
+   idempotency key, written within the invocation's deadline; the body must match on a repeat,
+   else 422), one transaction checks that the
    customer exists (404) and writes the payment (unique per merchant and idempotency key), its
    funds hold, two ledger entries, the payment's audit record and the ``payment.authorized``
    outbox event.
@@ -131,12 +132,13 @@ _guarded_lock = threading.Lock()
 def _authorize_for(
     app: Platform,
 ) -> Callable[[dict[str, Any], LambdaContextLike], dict[str, Any]]:
-    """``authorize`` under ``@idempotent`` on the platform's DB (one wrapper per Platform)."""
+    """``authorize`` under ``@idempotent``, its records in the caller's partner account
+    (one wrapper per Platform; the Lambda context bounds the record writes)."""
     with _guarded_lock:
         wrapped = _guarded.get(id(app))
         if wrapped is None:
             wrapped = idempotent(
-                app.db,
+                lambda c, _ctx: partner_db(app, _caller(c)),
                 name="payments.process",  # explicit: survives refactors across deploys
                 key=lambda c, _ctx: f"{c['partner']}/{c['merchant']}/{c['idempotency_key']}",
                 payload=lambda c, _ctx: [
@@ -152,11 +154,14 @@ def _authorize_for(
         return wrapped
 
 
+def _caller(c: dict[str, Any]) -> Caller:
+    return Caller(c["partner"], c["merchant"], c["subject"], frozenset())
+
+
 def authorize(app: Platform, c: dict[str, Any], context: LambdaContextLike) -> dict[str, Any]:
-    """Read the customer, then write the payment and everything it implies in one transaction."""
-    caller = Caller(c["partner"], c["merchant"], c["subject"], frozenset())
+    """Check the customer and write the payment and everything it implies in one transaction."""
     db = (
-        partner_db(app, caller)
+        partner_db(app, _caller(c))
         .with_actor(f"merchant:{c['merchant']}", request_id=c["request_id"])
         .with_deadline(context)
     )

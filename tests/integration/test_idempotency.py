@@ -16,6 +16,8 @@ import pytest
 
 from dynamorm import (
     DB,
+    ConfigurationError,
+    DeadlineExceeded,
     IdempotencyInProgress,
     IdempotencyKeyError,
     IdempotencyPayloadMismatch,
@@ -224,28 +226,86 @@ def test_a_concurrent_duplicate_raises_in_progress_or_waits(idb: DB) -> None:
 
 
 def test_a_remaining_time_of_zero_is_honoured(idb: DB) -> None:
+    runs: list[str] = []
+
+    @idempotent(idb, key="id", cache_size=0)
+    def handler(event: dict[str, Any], context: Any) -> str:
+        runs.append(event["id"])
+        return "ran"
+
+    with pytest.raises(DeadlineExceeded):
+        handler({"id": "o1"}, Context(0))  # no time left: nothing runs, nothing is written
+    assert runs == []
+    assert records(idb) == []
+    assert handler({"id": "o1"}, Context()) == "ran"
+
+
+def test_record_writes_stop_at_the_invocation_deadline(idb: DB) -> None:
     inside = threading.Event()
     release = threading.Event()
 
     @idempotent(idb, key="id", cache_size=0)
     def handler(event: dict[str, Any], context: Any) -> str:
-        if context.millis == 0:
+        if context.millis < 30_000:
             inside.set()
             release.wait(10)
-            return "stale"
+            return "late"
         return "fresh"
 
-    stale: list[str] = []
-    worker = threading.Thread(target=lambda: stale.append(handler({"id": "o1"}, Context(0))))
+    late: list[BaseException] = []
+
+    def run_late() -> None:
+        try:
+            handler({"id": "o1"}, Context(1500))  # lock: 1.5 s; deadline: 1.4 s
+        except DeadlineExceeded as exc:
+            late.append(exc)
+
+    worker = threading.Thread(target=run_late)
     worker.start()
     assert inside.wait(10)
-    time.sleep(0.01)
-    assert handler({"id": "o1"}, Context()) == "fresh"  # the expired lock was taken over
+    time.sleep(1.6)
+    assert handler({"id": "o1"}, Context()) == "fresh"  # the lock expired with the invocation
     release.set()
     worker.join()
-    assert stale == ["stale"]  # returned to its caller, but never stored over the newer result
+    assert len(late) == 1  # its completion was not sent after its deadline
     [record] = records(idb)
     assert json.loads(record.data or "") == {"json": "fresh"}
+
+
+def test_db_may_be_chosen_per_call(idb: DB) -> None:
+    other = DB(
+        region=idb.region,
+        endpoint_url=idb.client.endpoint.url,
+        credentials=LOCAL_CREDENTIALS,
+        table_prefix=f"{idb.table_prefix}b_",  # dropped with the test's own prefix
+    )
+    other.ensure_tables(IdempotencyRecord)
+    accounts = {"a": idb, "b": other}
+    chosen: list[DB] = []
+
+    def account(event: dict[str, Any], context: Any) -> DB:
+        chosen.append(accounts[event["account"]])
+        return chosen[-1]
+
+    @idempotent(account, key=lambda e, _c: f"{e['account']}/{e['id']}", cache_size=0)
+    def handler(event: dict[str, Any], context: Any) -> str:
+        return f"{event['account']}:{event['id']}"
+
+    assert handler({"account": "b", "id": "o1"}, Context()) == "b:o1"
+    assert handler({"account": "b", "id": "o1"}, Context()) == "b:o1"  # replayed from b
+    assert handler({"account": "a", "id": "o1"}, Context()) == "a:o1"
+    assert [r.data for r in records(other)] == ['{"json":"b:o1"}']
+    assert [r.data for r in records(idb)] == ['{"json":"a:o1"}']
+    assert chosen == [other, other, idb]
+
+    @idempotent(lambda event: "not a DB", key="id")  # type: ignore[arg-type, return-value]
+    def broken(event: dict[str, Any]) -> None:
+        raise AssertionError("must not run")
+
+    with pytest.raises(ConfigurationError, match="returned a str, not a DB"):
+        broken({"id": "x"})
+    with pytest.raises(ConfigurationError, match="takes a DB or a callable"):
+        idempotent(42, key="id")  # type: ignore[arg-type]
 
 
 def test_a_stale_worker_cannot_release_a_newer_record(idb: DB) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dynamorm import ConnectionReset, IdempotencyRecord, ReadTimeout, key
+from dynamorm import ConnectionReset, IdempotencyRecord, ReadTimeout, TableNotFound, key
 from dynamorm._io import transport as transport_module
 from dynamorm._io.transport import Request, Response
 from dynamorm.local import LocalDynamoDB
@@ -178,13 +178,14 @@ def test_a_retry_after_the_idempotency_record_is_gone_finds_the_payment(
     local: LocalPlatform,
 ) -> None:
     first = decoded(pay(local, "expired-1"))
-    for record in local.app.db.scan(IdempotencyRecord):
-        local.app.db.delete(record)  # as if its 24 h had passed
+    acme = local.partner_db("acme")
+    for record in acme.scan(IdempotencyRecord):
+        acme.delete(record)  # as if its 24 h had passed
     again = pay(local, "expired-1")
     assert again["statusCode"] == 201
     assert decoded(again)["payment_id"] == first["payment_id"]
-    for record in local.app.db.scan(IdempotencyRecord):
-        local.app.db.delete(record)
+    for record in acme.scan(IdempotencyRecord):
+        acme.delete(record)
     assert pay(local, "expired-1", amount=5)["statusCode"] == 422
     assert len(payments_with_key(local, "expired-1")) == 1
 
@@ -262,6 +263,15 @@ def test_partners_never_see_each_other(local: LocalPlatform) -> None:
     assert carol["statusCode"] == 201  # same key, other partner: another payment
     assert decoded(carol)["payment_id"] != acme["payment_id"]
     assert pay(local, "iso-2", partner="globex")["statusCode"] == 404  # alice is acme's
+    # Each partner's idempotency records live in its own account; the platform holds none.
+    mine: dict[str, dict[str, IdempotencyRecord]] = {"acme": {}, "globex": {}}
+    for partner, records in mine.items():
+        records.update((r.id, r) for r in local.partner_db(partner).scan(IdempotencyRecord))
+    assert mine["acme"]
+    assert mine["globex"]
+    assert not set(mine["acme"]) & set(mine["globex"])
+    with pytest.raises(TableNotFound):
+        local.app.db.scan(IdempotencyRecord).first()
 
 
 # --- deadlines ---------------------------------------------------------------------------------

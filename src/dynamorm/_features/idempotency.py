@@ -18,6 +18,10 @@ again conditioned on the token, so a worker that outlived its lock can neither o
 completion nor release someone else's record. The lock expires after the Lambda context's
 remaining time (0 honoured), or ``in_progress_expiry`` seconds. Completed results also go in a
 per-function LRU cache (until the record expires), so warm repeats skip DynamoDB.
+
+``db`` is a DB or a callable given the call's arguments that returns one (records in the
+account a call belongs to). When the second argument is a Lambda context, the record writes go
+through ``db.with_deadline(context)``: none of them outlives the invocation.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ events; every argument of a plain function."""
 
 
 def idempotent(
-    db: DB,
+    db: DB | Callable[..., DB],
     *,
     key: str | Callable[..., Any],
     name: str | None = None,
@@ -101,6 +105,10 @@ def idempotent(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Make a function (or Lambda handler) run once per idempotency key.
 
+    ``db``: where the records live, or a callable given the function's arguments returning the
+    DB for that call (e.g. the caller's partner account; the local cache is keyed by record id,
+    so the key must then tell the DBs apart). With a Lambda context as second argument, the
+    record writes are bounded by the invocation's deadline (``DeadlineExceeded``).
     ``key``: a dotted path into the first argument (``"body.order_id"``; a JSON string met on
     the way is decoded; digits index lists) or a callable given the function's arguments.
     ``name``: the records' namespace (default ``module.qualname``: it changes when the function
@@ -111,6 +119,10 @@ def idempotent(
     for a concurrent duplicate's result instead of raising ``IdempotencyInProgress``.
     ``cache_size``: completed results kept in memory (0: none).
     """
+    if not hasattr(db, "client") and not callable(db):
+        raise ConfigurationError(
+            f"idempotent(db) takes a DB or a callable returning one, got {type(db).__name__}"
+        )
     if not isinstance(key, str) and not callable(key):
         raise ConfigurationError(
             f"idempotent(key=...) takes a dotted path or a callable, got {key!r}"
@@ -172,7 +184,7 @@ class _Guard:
 
     def __init__(
         self,
-        db: DB,
+        db: DB | Callable[..., DB],
         name: str,
         *,
         key: str | Callable[..., Any],
@@ -194,33 +206,48 @@ class _Guard:
     def call(self, function: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         record_id = f"{self.name}#{_digest(_select(self.key, args, kwargs, 'key'))}"
         payload_hash = self._payload_hash(args, kwargs)
-        cached = self._cached(record_id, payload_hash)
+        db = self._db(args, kwargs)
+        cached = self._cached(db, record_id, payload_hash)
         if cached is not None:
             return decode_result(cached)  # type: ignore[no-any-return]
         token = secrets.token_hex(16)
-        stored = self._acquire(record_id, token, payload_hash, args)
+        stored = self._acquire(db, record_id, token, payload_hash, args)
         if stored is not None:
             self._remember(record_id, stored)
             return decode_result(stored.data or "")  # type: ignore[no-any-return]
         try:
             result = function(*args, **kwargs)
         except BaseException as exc:
-            self._release(record_id, token, exc)
+            self._release(db, record_id, token, exc)
             raise
         try:
             data = encode_result(result)
-            record = self._record(record_id, token, payload_hash, COMPLETED, data=data)
+            record = self._record(db, record_id, token, payload_hash, COMPLETED, data=data)
             item = _META.to_item(record)
         except ValidationError as exc:
             error = IdempotencyResultError(
                 f"{self.name}: the result cannot be stored, so it cannot be replayed: "
                 f"{exc.message}; the record was released (a retry runs the function again)"
             )
-            self._release(record_id, token, error)
+            self._release(db, record_id, token, error)
             raise error from exc
-        if self._complete(token, item):
+        if self._complete(db, token, item):
             self._remember(record_id, record)
         return result
+
+    def _db(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DB:
+        """This call's DB, bounded by the Lambda context's deadline when there is one."""
+        db: Any = self.db
+        if not hasattr(db, "client"):
+            db = db(*args, **kwargs)
+            if not hasattr(db, "client"):
+                raise ConfigurationError(
+                    f"{self.name}: idempotent(db=...) returned a {type(db).__name__}, not a DB"
+                )
+        if _remaining_millis(args) is not None:
+            db = db.with_deadline(args[1])
+        chosen: DB = db
+        return chosen
 
     def _payload_hash(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         if self.payload is None:
@@ -232,6 +259,7 @@ class _Guard:
 
     def _record(
         self,
+        db: DB,
         record_id: str,
         token: str,
         payload_hash: str | None,
@@ -240,7 +268,7 @@ class _Guard:
         data: str | None = None,
         lock_seconds: float | None = None,
     ) -> IdempotencyRecord:
-        now = self.db.clock()
+        now = db.clock()
         until = None
         if lock_seconds is not None:
             until = int((now.timestamp() + lock_seconds) * 1000)
@@ -255,16 +283,21 @@ class _Guard:
         )
 
     def _acquire(
-        self, record_id: str, token: str, payload_hash: str | None, args: tuple[Any, ...]
+        self, db: DB, record_id: str, token: str, payload_hash: str | None, args: tuple[Any, ...]
     ) -> IdempotencyRecord | None:
         """Take the key (None) or return the completed record to replay."""
         deadline = time.monotonic() + self.settings.wait
         delay = 0.02
         while True:
             record = self._record(
-                record_id, token, payload_hash, INPROGRESS, lock_seconds=self._lock_seconds(args)
+                db,
+                record_id,
+                token,
+                payload_hash,
+                INPROGRESS,
+                lock_seconds=self._lock_seconds(args),
             )
-            stored = self._try_put(record)
+            stored = self._try_put(db, record)
             if stored is None or stored.lock == token:
                 return None
             if stored.payload_hash != payload_hash:
@@ -275,7 +308,7 @@ class _Guard:
                 )
             if stored.status == COMPLETED:
                 return stored
-            now_ms = self.db.clock().timestamp() * 1000
+            now_ms = db.clock().timestamp() * 1000
             left = max(0.0, ((stored.in_progress_expiry or 0) - now_ms) / 1000)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -291,17 +324,12 @@ class _Guard:
     def _lock_seconds(self, args: tuple[Any, ...]) -> float:
         if self.settings.in_progress is not None:
             return self.settings.in_progress
-        context = args[1] if len(args) > 1 else None
-        getter = getattr(context, "get_remaining_time_in_millis", None)
-        if callable(getter):
-            millis = getter()
-            if isinstance(millis, int | float) and not isinstance(millis, bool):
-                return max(0.0, millis / 1000)
-        return 60.0
+        millis = _remaining_millis(args)
+        return 60.0 if millis is None else max(0.0, millis / 1000)
 
-    def _try_put(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+    def _try_put(self, db: DB, record: IdempotencyRecord) -> IdempotencyRecord | None:
         """The conditional INPROGRESS write; None when it landed, else the stored record."""
-        now = self.db.clock()
+        now = db.clock()
         live = (
             Path[Any]("id").not_exists()
             | (Path[Any]("expiration") < int(now.timestamp()))
@@ -311,14 +339,14 @@ class _Guard:
             )
         )
         payload = {
-            "TableName": self.db._table(_META),
+            "TableName": db._table(_META),
             "Item": _META.to_item(record),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             "ReturnConsumedCapacity": "TOTAL",
             **build_expressions(condition=live),
         }
         try:
-            response = self.db.client.call("PutItem", payload, replay=_resend(payload))
+            response = db.client.call("PutItem", payload, replay=_resend(payload))
         except ConditionFailed as exc:
             if exc.item is None:  # the condition fails only on a stored record
                 raise ProtocolError(
@@ -326,19 +354,19 @@ class _Guard:
                 ) from exc
             stored: IdempotencyRecord = _META.from_item(exc.item)
             return stored
-        self.db._account(response, "write", "PutItem")  # priced in db.costs
+        db._account(response, "write", "PutItem")  # priced in db.costs
         return None
 
-    def _complete(self, token: str, item: dict[str, Any]) -> bool:
+    def _complete(self, db: DB, token: str, item: dict[str, Any]) -> bool:
         """Store the result if the lock is still ours (True), else log that it was not."""
         payload = {
-            "TableName": self.db._table(_META),
+            "TableName": db._table(_META),
             "Item": item,
             "ReturnConsumedCapacity": "TOTAL",
             **build_expressions(condition=Path[Any]("lock") == token),
         }
         try:
-            response = self.db.client.call("PutItem", payload, replay=_resend(payload))
+            response = db.client.call("PutItem", payload, replay=_resend(payload))
         except ConditionFailed:
             import logging
 
@@ -348,28 +376,28 @@ class _Guard:
                 self.name,
             )
             return False
-        self.db._account(response, "write", "PutItem")
+        db._account(response, "write", "PutItem")
         return True
 
-    def _release(self, record_id: str, token: str, cause: BaseException) -> None:
+    def _release(self, db: DB, record_id: str, token: str, cause: BaseException) -> None:
         payload = {
-            "TableName": self.db._table(_META),
+            "TableName": db._table(_META),
             "Key": {"id": {"S": record_id}},
             "ReturnConsumedCapacity": "TOTAL",
             **build_expressions(condition=Path[Any]("lock") == token),
         }
         try:
-            response = self.db.client.call("DeleteItem", payload, replay=_resend(payload))
+            response = db.client.call("DeleteItem", payload, replay=_resend(payload))
         except ConditionFailed:
             return  # no longer ours (lock expired and taken over) or already released
         except Exception as exc:
             cause.add_note(f"dynamorm: releasing the idempotency record failed too: {exc!r}")
             return
-        self.db._account(response, "write", "DeleteItem")
+        db._account(response, "write", "DeleteItem")
 
     # --- the local cache ----------------------------------------------------------------------
 
-    def _cached(self, record_id: str, payload_hash: str | None) -> str | None:
+    def _cached(self, db: DB, record_id: str, payload_hash: str | None) -> str | None:
         if not self.cache_size:
             return None
         with self.lock:
@@ -377,7 +405,7 @@ class _Guard:
             if entry is None:
                 return None
             expires, stored_hash, data = entry
-            if expires <= self.db.clock().timestamp():
+            if expires <= db.clock().timestamp():
                 del self.cache[record_id]
                 return None
             self.cache.move_to_end(record_id)
@@ -401,6 +429,16 @@ class _Guard:
             self.cache.move_to_end(record_id)
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
+
+
+def _remaining_millis(args: tuple[Any, ...]) -> float | None:
+    """The Lambda context's remaining time (the second argument), None without one."""
+    getter = getattr(args[1], "get_remaining_time_in_millis", None) if len(args) > 1 else None
+    if callable(getter):
+        millis = getter()
+        if isinstance(millis, int | float) and not isinstance(millis, bool):
+            return float(millis)
+    return None
 
 
 def _resend(payload: dict[str, Any]) -> Replay:
