@@ -15,20 +15,17 @@ from dynamorm._core.codec import (
     MAX_ITEM_BYTES,
     check_item_size,
     decode_bytes,
-    decode_datetime,
-    decode_epoch,
     decode_int,
     decode_number,
     decode_value,
-    encode_datetime,
     encode_decimal,
-    encode_epoch,
     encode_float,
     encode_int,
     encode_value,
     item_size,
 )
 from dynamorm._core.errors import ValidationError
+from dynamorm._core.timecodec import decode_datetime, decode_epoch, encode_datetime, encode_epoch
 
 
 class Color(Enum):

@@ -12,15 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynamorm._core.codec import (
-    decode_datetime,
     decode_value,
-    encode_datetime,
     encode_decimal,
     encode_float,
     encode_int,
     encode_value,
 )
 from dynamorm._core.errors import ValidationError
+from dynamorm._core.timecodec import decode_datetime, encode_datetime
 from dynamorm._orm.model import Attr, Model, field
 
 modest = settings(max_examples=60, deadline=None)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import sys
 from binascii import a2b_base64, b2a_base64
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from math import isfinite
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from decimal import Decimal
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_PARTITION_KEY_BYTES = 2048
@@ -40,6 +42,19 @@ TOO_DEEP = (
 _NULL: dict[str, Any] = {"NULL": True}
 
 AttributeValue = dict[str, Any]
+
+
+def _load_decimal(text: str) -> Decimal:
+    # The first Decimal of the process imports decimal (about 2 ms) and binds it: a program
+    # that never meets a fractional or Decimal number never loads it.
+    global _Decimal  # noqa: PLW0603 - bound once, on first use
+    from decimal import Decimal
+
+    _Decimal = Decimal
+    return Decimal(text)
+
+
+_Decimal: Callable[[str], Decimal] = _load_decimal
 
 
 # --- text ---------------------------------------------------------------------------------
@@ -111,7 +126,7 @@ def encode_float(value: float) -> str:
     """Render a float by its shortest exact repr (no binary noise such as 0.1000000000000000055)."""
     if not isfinite(value):
         raise ValidationError("NaN and Infinity are not valid DynamoDB numbers")
-    return encode_decimal(Decimal(repr(value)))
+    return encode_decimal(_Decimal(repr(value)))
 
 
 def decode_number(text: str) -> int | Decimal:
@@ -119,7 +134,7 @@ def decode_number(text: str) -> int | Decimal:
     try:
         return int(text)
     except ValueError:
-        value = Decimal(text)
+        value = _Decimal(text)
         if not value.is_finite():
             raise ValidationError(_NOT_A_NUMBER) from None
         return value
@@ -132,7 +147,7 @@ def decode_int(text: str) -> int:
     except ValueError:
         pass
     try:
-        value = Decimal(text)
+        value = _Decimal(text)
     except ArithmeticError:
         raise ValidationError(_NOT_A_NUMBER) from None
     if value.is_finite() and value == value.to_integral_value():
@@ -143,7 +158,7 @@ def decode_int(text: str) -> int:
 def decode_decimal(text: str) -> Decimal:
     """A stored number for a ``Decimal`` field."""
     try:
-        value = Decimal(text)
+        value = _Decimal(text)
     except ArithmeticError:
         raise ValidationError(_NOT_A_NUMBER) from None
     if not value.is_finite():
@@ -161,62 +176,7 @@ def decode_float(text: str) -> float:
         raise ValidationError(_NOT_A_NUMBER) from None
 
 
-# --- time and binary ----------------------------------------------------------------------
-
-
-def encode_datetime(value: datetime) -> str:
-    """UTC RFC 3339 with fixed-width microseconds; naive datetimes are rejected."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(
-            "a naive datetime is ambiguous; use a timezone-aware datetime (e.g. datetime.now(UTC))"
-        )
-    if value.tzinfo is UTC:
-        return value.isoformat(timespec="microseconds")[:-6] + "Z"
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        raise ValidationError("the datetime is out of range in UTC") from None
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def decode_datetime(text: str) -> datetime:
-    """Parse a stored RFC 3339 timestamp into an aware datetime in UTC."""
-    try:
-        value = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise ValidationError("the stored text is not an RFC 3339 timestamp") from None
-    if value.tzinfo is None:
-        raise ValidationError("the stored timestamp has no timezone")
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
-
-
-def encode_epoch(value: datetime) -> str:
-    """A datetime as whole epoch seconds (DynamoDB TTL format); sub-second parts are dropped."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError("a naive datetime is ambiguous; use a timezone-aware datetime")
-    seconds = value.timestamp()
-    return str(int(seconds // 1))
-
-
-def decode_epoch(text: str) -> datetime:
-    """Epoch seconds (a TTL attribute) as an aware UTC datetime."""
-    try:
-        return datetime.fromtimestamp(decode_int(text), UTC)
-    except (OverflowError, OSError, ValueError):
-        raise ValidationError("the stored epoch seconds are out of range") from None
-
-
-def encode_date(value: date) -> str:
-    """An ISO 8601 calendar date (``YYYY-MM-DD``)."""
-    return value.isoformat()
-
-
-def decode_date(text: str) -> date:
-    """Parse a stored ``YYYY-MM-DD`` date."""
-    try:
-        return date.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise ValidationError("the stored text is not an ISO 8601 date") from None
+# --- binary -------------------------------------------------------------------------------
 
 
 def encode_bytes(value: bytes | bytearray | memoryview) -> str:
@@ -251,8 +211,6 @@ def encode_value(value: object, _depth: int = 0) -> AttributeValue:
         return {"BOOL": value}
     if value is None:
         return _NULL
-    if kind is Decimal:
-        return {"N": encode_decimal(value)}  # type: ignore[arg-type]
     if kind is dict or kind is list:
         return _encode_container(value, _depth)
     return _encode_other(value, _depth)
@@ -294,14 +252,18 @@ def _encode_other(value: Any, depth: int) -> AttributeValue:
         return {"N": encode_int(int(value))}
     if isinstance(value, float):
         return {"N": encode_float(value)}
-    if isinstance(value, Decimal):
+    decimal = sys.modules.get("decimal")  # a Decimal value means decimal is loaded
+    if decimal is not None and isinstance(value, decimal.Decimal):
         return {"N": encode_decimal(value)}
     if isinstance(value, bytes | bytearray | memoryview):
         return {"B": encode_bytes(value)}
-    if isinstance(value, datetime):
-        return {"S": encode_datetime(value)}
-    if isinstance(value, date):
-        return {"S": encode_date(value)}
+    dt = sys.modules.get("datetime")  # likewise for datetime
+    if dt is not None and isinstance(value, dt.date):
+        from dynamorm._core.timecodec import encode_date, encode_datetime
+
+        return {
+            "S": encode_datetime(value) if isinstance(value, dt.datetime) else encode_date(value)
+        }
     if isinstance(value, dict | list | tuple):
         return _encode_container(value, depth)
     if isinstance(value, set | frozenset):
@@ -335,7 +297,8 @@ def encode_set(value: set[Any] | frozenset[Any]) -> AttributeValue:
     kinds = {type(v) for v in value}
     if kinds == {str}:
         return {"SS": [utf8_text(v) for v in value]}
-    if kinds <= {int, Decimal}:
+    decimal = sys.modules.get("decimal")
+    if kinds <= {int, decimal.Decimal if decimal is not None else int}:
         return {"NS": [encode_int(v) if type(v) is int else encode_decimal(v) for v in value]}
     if kinds <= {bytes, bytearray}:
         return {"BS": [encode_bytes(v) for v in value]}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from dynamorm._core.codec import decode_datetime, encode_datetime
 from dynamorm._core.errors import ValidationError
+from dynamorm._core.timecodec import decode_datetime, encode_datetime
 
 
 class PynamoDBDateTime:

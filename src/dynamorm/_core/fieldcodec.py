@@ -12,12 +12,13 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Literal, Protocol, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Union, get_args, get_origin
 
 from dynamorm._core import codec as c
 from dynamorm._core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 AV = dict[str, Any]
 KeyType = Literal["S", "N", "B"]
@@ -154,16 +155,20 @@ def _check_float(value: Any) -> str:
     raise _wrong_type("float", value)
 
 
-def _check_decimal(value: Any) -> str:
-    if type(value) is Decimal:
-        return c.encode_decimal(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return c.encode_int(int(value))
-    if isinstance(value, float):
-        raise ValidationError(
-            "expected Decimal, got float (a float is not exact money; use Decimal(str(x)))"
-        )
-    raise _wrong_type("Decimal", value)
+def _decimal_check(decimal_type: type[Decimal]) -> Callable[[Any], str]:
+    # Built when a model declares a Decimal: decimal is loaded then (it is in the annotation).
+    def check(value: Any) -> str:
+        if type(value) is decimal_type:
+            return c.encode_decimal(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return c.encode_int(int(value))
+        if isinstance(value, float):
+            raise ValidationError(
+                "expected Decimal, got float (a float is not exact money; use Decimal(str(x)))"
+            )
+        raise _wrong_type("Decimal", value)
+
+    return check
 
 
 def _check_bool(value: Any) -> bool:
@@ -178,24 +183,6 @@ def _check_bytes(value: Any) -> str:
     raise _wrong_type("bytes", value)
 
 
-def _check_datetime(value: Any) -> str:
-    if isinstance(value, datetime):
-        return c.encode_datetime(value)
-    raise _wrong_type("datetime", value)
-
-
-def _check_date(value: Any) -> str:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return c.encode_date(value)
-    raise _wrong_type("date", value)
-
-
-def _check_epoch(value: Any) -> str:
-    if isinstance(value, datetime):
-        return c.encode_epoch(value)
-    raise _wrong_type("datetime", value)
-
-
 def _identity(value: Any) -> Any:
     return value
 
@@ -205,18 +192,23 @@ def _scalar_codec(tp: Any) -> TypeCodec | None:
         return _scalar("str", "S", _check_str, _identity, empty=str)
     if tp is int:
         return _scalar("int", "N", _check_int, c.decode_int, empty=int)
-    if tp is Decimal:
-        return _scalar("decimal", "N", _check_decimal, c.decode_decimal, empty=Decimal)
+    if is_decimal(tp):
+        return _scalar("decimal", "N", _decimal_check(tp), c.decode_decimal, empty=tp)
     if tp is float:
         return _scalar("float", "N", _check_float, c.decode_float, empty=float)
     if tp is bool:
         return _scalar("bool", "BOOL", _check_bool, bool, key=False)
     if tp is bytes:
         return _scalar("bytes", "B", _check_bytes, c.decode_bytes, empty=bytes)
-    if tp is datetime:
-        return _scalar("datetime", "S", _check_datetime, c.decode_datetime)
-    if tp is date:
-        return _scalar("date", "S", _check_date, c.decode_date)
+    if is_datetime(tp):
+        from dynamorm._core import timecodec as t
+
+        return _scalar("datetime", "S", t.check_datetime, t.decode_datetime)
+    dt = sys.modules.get("datetime")
+    if dt is not None and tp is dt.date:
+        from dynamorm._core import timecodec as t
+
+        return _scalar("date", "S", t.check_date, t.decode_date)
     if getattr(tp, "__module__", None) == "uuid" and getattr(tp, "__name__", None) == "UUID":
         return _uuid_codec(tp)
     return None
@@ -239,7 +231,22 @@ def _uuid_codec(uuid_type: type) -> TypeCodec:
 
 def epoch_codec() -> TypeCodec:
     """A datetime stored as N epoch seconds (the format of DynamoDB TTL attributes)."""
-    return _scalar("epoch", "N", _check_epoch, c.decode_epoch)
+    from dynamorm._core import timecodec as t
+
+    return _scalar("epoch", "N", t.check_epoch, t.decode_epoch)
+
+
+def is_datetime(tp: object) -> bool:
+    """``tp`` is ``datetime.datetime`` (without importing datetime: an annotation naming it
+    was resolved from a module that imported it)."""
+    dt = sys.modules.get("datetime")
+    return dt is not None and tp is dt.datetime
+
+
+def is_decimal(tp: object) -> bool:
+    """``tp`` is ``decimal.Decimal`` (likewise, without importing decimal)."""
+    decimal = sys.modules.get("decimal")
+    return decimal is not None and tp is decimal.Decimal
 
 
 # --- enums and literals -------------------------------------------------------------------
@@ -368,14 +375,18 @@ def _locate(av: Any, tag: str, pairs: Any, dec: Decode, exc: Exception) -> Valid
 _SET_KINDS: dict[Any, tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = {
     str: ("SS", _check_str, _identity),
     int: ("NS", _check_int, c.decode_int),
-    Decimal: ("NS", _check_decimal, c.decode_decimal),
     bytes: ("BS", _check_bytes, c.decode_bytes),
 }
 
 
 def _set_codec(container: type, elem_type: Any) -> TypeCodec:
+    check: Callable[[Any], Any]
+    convert: Callable[[Any], Any]
     try:
-        tag, check, convert = _SET_KINDS[elem_type]
+        if is_decimal(elem_type):
+            tag, check, convert = "NS", _decimal_check(elem_type), c.decode_decimal
+        else:
+            tag, check, convert = _SET_KINDS[elem_type]
     except (KeyError, TypeError):
         raise UnsupportedType(
             "sets must be set[str], set[int], set[Decimal] or set[bytes]"

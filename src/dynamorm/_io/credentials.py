@@ -7,8 +7,8 @@ next ``get()`` loads fresh credentials). Secrets never appear in ``repr`` or err
 from __future__ import annotations
 
 import os
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock, without loading threading
 from contextvars import ContextVar
 
 from dynamorm._core.errors import ConfigurationError, CredentialsError
@@ -133,7 +133,7 @@ class BotocoreChainProvider:
         self._margin = refresh_margin
         self._source: Any = None
         self._credentials: Credentials | None = None
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def get(self) -> Credentials:
         """The chain's credentials, refreshed before they expire."""

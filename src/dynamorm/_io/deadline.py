@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-import threading
+from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -95,7 +95,7 @@ class _Budget:
         self.deadline = self.started + seconds - margin
         self.origin = origin
         self.completed = 0
-        self.lock = threading.Lock()
+        self.lock = allocate_lock()
 
     def describe(self) -> str:
         count = self.completed

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable
 
 from dynamorm._core.errors import (
@@ -364,7 +364,7 @@ class HTTPTransport:
 
     def __init__(self, *, max_idle_per_endpoint: int = 16, ssl_context: Any = None) -> None:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._max_idle = max_idle_per_endpoint
         self._ssl_context = ssl_context
 

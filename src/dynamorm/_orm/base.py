@@ -6,7 +6,7 @@ each built on :class:`DBBase`.
 
 from __future__ import annotations
 
-import threading
+from _thread import allocate_lock  # threading's Lock, without loading threading
 from collections.abc import Callable
 
 from dynamorm._core.errors import ConfigurationError, InvalidModel
@@ -29,6 +29,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+if TYPE_CHECKING:
+    _NOT_STAMPED: datetime
+else:
+    _NOT_STAMPED = None  # the write time of a plan that stamps nothing (never read)
+
+
 class DBBase:
     """The state and helpers the DB mixins rely on."""
 
@@ -44,9 +50,17 @@ class DBBase:
     def _init_base(self) -> None:
         self.clock = utc_now
         self._capacity = Capacity()
-        self._capacity_lock = threading.Lock()
+        self._capacity_lock = allocate_lock()
         self._parent: DBBase | None = None
         self._usage = Usage()
+
+    def _write_time(self, meta: ModelMeta) -> datetime:
+        """``clock()``, the time a write of ``meta`` stamps on created_at/updated_at. A model
+        with neither stamps nothing, so its writes never read the clock (nor load datetime):
+        the plan gets a placeholder it does not use."""
+        if meta.created_at is None and meta.updated_at is None:
+            return _NOT_STAMPED
+        return self.clock()
 
     def table_name(self, logical: str) -> str:
         """The physical table name for a logical one (the prefix applied); DynamoDB's naming
@@ -87,11 +101,10 @@ class DBBase:
 
     def _view(self) -> Self:
         """A shallow copy that counts its own capacity and adds it to this handle's too."""
-        import copy
-
-        view = copy.copy(self)
+        view = object.__new__(type(self))  # copy.copy(self), without loading copy
+        view.__dict__.update(self.__dict__)
         view._capacity = Capacity()
-        view._capacity_lock = threading.Lock()
+        view._capacity_lock = allocate_lock()
         view._parent = self
         return view
 

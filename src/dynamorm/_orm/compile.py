@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, ClassVar, get_args, get_origin
 
 from dynamorm._core.errors import DynamORMError, InvalidModel, MissingPrimaryKey, ValidationError
@@ -21,6 +21,7 @@ from dynamorm._core.fieldcodec import (
     build_codec,
     custom_codec,
     epoch_codec,
+    is_datetime,
     json_codec,
     model_codec,
     optional,
@@ -318,7 +319,7 @@ def _codec(info: FieldInfo, annotation: Any, spec: FieldSpec) -> TypeCodec:
     elif info.role == "ttl":
         if inner is int:
             return build_codec(annotation, _resolve_model)
-        if inner is not datetime:
+        if not is_datetime(inner):
             raise UnsupportedType("a ttl field must be datetime or int (epoch seconds)")
         codec = epoch_codec()
     else:
@@ -342,7 +343,7 @@ def _check_role_type(meta: ModelMeta, info: FieldInfo) -> None:
     if info.role == "version" and (kind != "int" or info.codec.optional):
         raise _fail(meta, "a version field must be int", info.name)
     stamps_datetime = kind == "datetime" or (
-        kind == "custom" and getattr(info.codec.target, "python_type", None) is datetime
+        kind == "custom" and is_datetime(getattr(info.codec.target, "python_type", None))
     )
     if info.role in ("created_at", "updated_at") and not stamps_datetime:
         raise _fail(meta, f"a {info.role} field must be datetime", info.name)
@@ -529,12 +530,9 @@ def _generate_init(meta: ModelMeta) -> Callable[..., None]:
 
 
 def _generate_decode(meta: ModelMeta) -> Callable[[Mapping[str, Any]], Any]:
-    from decimal import Decimal
-
     ns: dict[str, Any] = {
         "_dm_new": object.__new__,
         "_dm_cls": meta.model,
-        "_dm_Decimal": Decimal,
         "_dm_careful": lambda item: decode_carefully(meta, item),
     }
     lines = [
@@ -546,6 +544,8 @@ def _generate_decode(meta: ModelMeta) -> Callable[[Mapping[str, Any]], Any]:
     for i, info in enumerate(meta.fields.values()):
         ns[f"_dm_c{i}"] = info.codec.decode
         template = _DECODE_EXPR.get(info.codec.kind, f"_dm_c{i}({{v}})")
+        if info.codec.kind == "decimal":  # the model names Decimal: decimal is loaded
+            ns["_dm_Decimal"] = sys.modules["decimal"].Decimal
         expr = template.format(v="_dm_v")
         if info.codec.optional:
             expr = f"None if 'NULL' in _dm_v else {expr}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import weakref
+from _weakref import ref  # weakref.ref, without loading weakref
 from collections.abc import Iterable, Mapping, Sequence
 
 from dynamorm._core.errors import NotFound, ProtocolError, ValidationError
@@ -60,7 +60,7 @@ def reading(
     return sealed.reading(db, meta, items, best_effort=best_effort)
 
 
-_capacities: dict[int, tuple[weakref.ref[Any], Capacity]] = {}
+_capacities: dict[int, tuple[ref[Any], Capacity]] = {}
 
 
 def consumed_capacity(obj: object) -> Capacity | None:
@@ -78,7 +78,7 @@ def _record(obj: object, capacity: Capacity) -> None:
     def forget(_: object) -> None:
         _capacities.pop(oid, None)
 
-    _capacities[oid] = (weakref.ref(obj, forget), capacity)
+    _capacities[oid] = (ref(obj, forget), capacity)
 
 
 class CrudMixin(DBBase):
@@ -92,7 +92,9 @@ class CrudMixin(DBBase):
 
         meta, _, _ = resolve(obj)
         with writing(self, meta):
-            plan = plan_create(meta, self._table(meta), obj, self.clock(), condition=condition)
+            plan = plan_create(
+                meta, self._table(meta), obj, self._write_time(meta), condition=condition
+            )
         self._send(plan)
         return obj
 
@@ -109,7 +111,7 @@ class CrudMixin(DBBase):
                 meta,
                 self._table(meta),
                 obj,
-                self.clock(),
+                self._write_time(meta),
                 condition=condition,
                 check_version=check_version,
             )
@@ -192,7 +194,7 @@ class CrudMixin(DBBase):
                 self._table(meta),
                 target,
                 actions,
-                self.clock(),
+                self._write_time(meta),
                 condition=condition,
                 check_version=check_version,
             )
@@ -216,7 +218,9 @@ class CrudMixin(DBBase):
 
         meta, _, _ = resolve(obj)
         with writing(self, meta, (obj,)):
-            plan = plan_save(meta, self._table(meta), obj, self.clock(), condition=condition)
+            plan = plan_save(
+                meta, self._table(meta), obj, self._write_time(meta), condition=condition
+            )
         if plan is None:
             _record(obj, Capacity())
         else:

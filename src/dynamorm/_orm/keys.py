@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar
 
 from dynamorm._core.errors import ConfigurationError
@@ -72,6 +71,8 @@ def positional_key_error(call: str, model: object, args: tuple[Any, ...]) -> Typ
 def freeze_key(item: Item) -> tuple[tuple[str, str, Any], ...]:
     """A hashable form of an encoded key (each attribute is a single S, N or B value); numbers
     compare by value, as DynamoDB compares them (``1`` and ``1.0`` are one item)."""
+    from decimal import Decimal  # batch and transaction paths only, not a cold start
+
     out = []
     for name, av in item.items():
         ((tag, raw),) = av.items()

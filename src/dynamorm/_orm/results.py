@@ -9,7 +9,7 @@ only when asked.
 
 from __future__ import annotations
 
-import threading
+from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable, Mapping
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
@@ -113,7 +113,7 @@ class Usage:
         self.listeners: list[Listener] = []
         self.costs: Any = None
         """The ``db.costs`` object priced from this usage, made on first access."""
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def record(self, response: Mapping[str, Any], operation: str, kind: str, region: str) -> None:
         """Add a response's ``ConsumedCapacity`` (one entry or a list) under ``operation``.

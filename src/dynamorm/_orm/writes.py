@@ -23,7 +23,6 @@ its ``explain``. Batch writes cannot be atomic, so models with extenders refuse 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from dynamorm._core._operands import Value
@@ -45,6 +44,8 @@ from dynamorm._orm.meta import AV, MISSING, FieldInfo, Item, ModelMeta
 from dynamorm._orm.versioning import Expect, expect_for, own_version
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from dynamorm._orm.base import DBBase
 
 

@@ -7,8 +7,8 @@ object Lambda passes to the handler, nothing more.
 from __future__ import annotations
 
 import os
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +104,7 @@ def tuning(
 
 # --- the warm-reused DB ---------------------------------------------------------------------
 
-_lock = threading.Lock()
+_lock = allocate_lock()
 _db: DB | None = None
 _db_options: dict[str, Any] = {}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
+from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -98,7 +98,7 @@ class EMFMetrics:
         self.properties = extra
         self.prices = prices
         self._series: dict[tuple[str, str, str | None], _Series] = {}
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def __call__(self, event: RequestEvent) -> None:
         """Record one request (the hook entry point)."""
