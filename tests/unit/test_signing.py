@@ -484,3 +484,18 @@ def test_secret_never_appears_in_the_signing_headers(secret: str) -> None:
         assert secret not in name
     assert result["X-Amz-Security-Token"] == "the-session-token"
     assert "the-session-token" not in result["Authorization"]
+
+
+@pytest.mark.parametrize("key_size", [0, 1, 32, 63, 64, 65, 200])
+def test_hmac_sha256_matches_the_standard_library(key_size: int) -> None:
+    rng = random.Random(key_size)
+    key = rng.randbytes(key_size)
+    for size in (0, 1, 55, 64, 1000):
+        message = rng.randbytes(size)
+        assert signing.hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
+
+
+@pytest.mark.parametrize("size", [0, 100, 16 * 1024 - 1, 16 * 1024, 100_000])
+def test_payload_hash_is_sha256_below_and_above_the_large_body_size(size: int) -> None:
+    body = random.Random(size).randbytes(size)
+    assert signing._payload_hash(body) == hashlib.sha256(body).hexdigest()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 from binascii import a2b_base64, b2a_base64
-from math import isfinite
 from typing import TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ValidationError
@@ -124,7 +123,7 @@ def encode_decimal(value: Decimal) -> str:
 
 def encode_float(value: float) -> str:
     """Render a float by its shortest exact repr (no binary noise such as 0.1000000000000000055)."""
-    if not isfinite(value):
+    if value - value != 0:  # NaN or infinite (math.isfinite, without loading math)
         raise ValidationError("NaN and Infinity are not valid DynamoDB numbers")
     return encode_decimal(_Decimal(repr(value)))
 

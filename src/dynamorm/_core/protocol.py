@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-import zlib
+from binascii import crc32  # zlib's, without loading zlib (binascii is loaded anyway)
 
 from dynamorm._core.errors import (
     SERVICE_ERRORS,
@@ -156,9 +156,9 @@ def response_body(operation: str, status: int, headers: dict[str, str], body: by
 def verify_body(operation: str, status: int, headers: dict[str, str], body: bytes) -> None:
     """Check a response body against its ``x-amz-crc32`` and ``content-length`` headers."""
     crc = headers.get("x-amz-crc32")
-    if crc is not None and crc.isdigit() and zlib.crc32(body) != int(crc):
+    if crc is not None and crc.isdigit() and crc32(body) != int(crc):
         raise ChecksumMismatch(
-            f"{operation}: response body CRC32 {zlib.crc32(body)} does not match "
+            f"{operation}: response body CRC32 {crc32(body)} does not match "
             f"x-amz-crc32 {crc} ({len(body)} bytes received)",
             status=status,
         )

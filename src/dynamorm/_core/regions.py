@@ -6,7 +6,7 @@ import re
 
 from dynamorm._core.errors import ConfigurationError
 
-_SHAPE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$|^local$")
+_SHAPE = r"^[a-z]{2}(-[a-z0-9]+)+-\d+$|^local$"  # compiled on first use (re caches it)
 
 KNOWN_REGIONS = frozenset(
     {
@@ -30,11 +30,13 @@ def check_region(region: object, *, custom_endpoint: bool) -> str:
     endpoint of your own (local engines, VPC endpoints, a region newer than this list) any
     well-formed name is accepted.
     """
-    if not isinstance(region, str) or not _SHAPE.match(region):
+    if isinstance(region, str) and region in KNOWN_REGIONS:
+        return region
+    if not isinstance(region, str) or not re.match(_SHAPE, region):
         raise ConfigurationError(
             f"invalid region {region!r}{_suggest(region) or ' (expected e.g. us-east-1)'}"
         )
-    if custom_endpoint or region in KNOWN_REGIONS:
+    if custom_endpoint:
         return region
     raise ConfigurationError(
         f"unknown region {region!r}{_suggest(region)}; a region this version does not know "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable
@@ -80,7 +79,7 @@ class _Budget:
             raise ConfigurationError(f"buffer must be seconds >= 0, got {buffer!r}")
         if isinstance(context_or_seconds, int | float) and not isinstance(context_or_seconds, bool):
             seconds = float(context_or_seconds)
-            if not math.isfinite(seconds):
+            if seconds - seconds != 0:  # NaN or infinite (math.isfinite, without math)
                 raise ConfigurationError(f"with_deadline() needs finite seconds, got {seconds}")
             margin = float(buffer or 0.0)
             origin = f"a {seconds:.3f}s budget"

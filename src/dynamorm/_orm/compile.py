@@ -9,7 +9,6 @@ item encoder. Warm calls never introspect.
 from __future__ import annotations
 
 import keyword
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, get_args, get_origin
@@ -29,6 +28,7 @@ from dynamorm._core.fieldcodec import (
 from dynamorm._orm.meta import (
     LSI,
     MISSING,
+    NAME_CHARS,
     Attr,
     FieldInfo,
     FieldSpec,
@@ -38,7 +38,6 @@ from dynamorm._orm.meta import (
 )
 
 _RESERVED = frozenset({"self", "to_item", "from_item"})
-_TABLE = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
 MAX_ATTRIBUTE_NAME_BYTES = 65535
 """DynamoDB: attribute names are at least one character and less than 64 KB."""
 MAX_KEY_NAME_CHARS = 255
@@ -72,7 +71,7 @@ def compile_model(
     if table is None and parent is not None:
         table = parent.table
     if table is not None and (
-        not isinstance(table, str) or not 1 <= len(table) <= 255 or not _TABLE.fullmatch(table)
+        not isinstance(table, str) or not 1 <= len(table) <= 255 or not NAME_CHARS.issuperset(table)
     ):
         raise InvalidModel(
             f"{cls.__name__}: table must be a str of 1 to 255 letters, digits, '_', '-' or '.' "
@@ -145,7 +144,7 @@ def _declarations(
         for info in parent.fields.values():
             found[info.name] = (info.annotation, info.spec)
     own: dict[str, Any] = getattr(cls, "__annotations__", {})
-    hints = _type_hints(cls, meta) if own else {}
+    hints = _type_hints(cls, meta, own) if own else {}
     for name in own:
         annotation = hints.get(name, Any)
         if annotation is ClassVar or get_origin(annotation) is ClassVar:
@@ -166,17 +165,40 @@ def _declarations(
     return found
 
 
-def _type_hints(cls: type, meta: ModelMeta) -> dict[str, Any]:
+def _type_hints(cls: type, meta: ModelMeta, own: dict[str, Any]) -> dict[str, Any]:
+    """The class's own annotations, resolved as ``typing.get_type_hints`` resolves them.
+
+    A plain ``eval`` of each annotation string does it for the forms models use; only when the
+    result still holds a forward reference (``list["Address"]``) does ``get_type_hints`` run.
+    (It builds a ``ForwardRef`` per string, whose ``compile()`` is the first of the process:
+    CPython then creates its AST types, ~2 ms of a cold start.)"""
     import typing
 
+    localns = {cls.__name__: cls}
     try:
-        return typing.get_type_hints(cls, include_extras=True, localns={cls.__name__: cls})
+        module = sys.modules.get(cls.__module__)
+        namespace = getattr(module, "__dict__", {})
+        hints = {}
+        for name, value in own.items():
+            hints[name] = eval(value, namespace, localns) if isinstance(value, str) else value
+        if all(_resolved(tp, typing) for tp in hints.values()):
+            return hints
+        return typing.get_type_hints(cls, include_extras=True, localns=localns)
     except NameError as exc:
         raise _fail(
             meta,
             f"cannot resolve an annotation ({exc}); define the types a model uses before it, "
             "at module level",
         ) from None
+
+
+def _resolved(tp: Any, typing: Any) -> bool:
+    """No forward reference left in ``tp`` (strings in ``Literal[...]`` are values)."""
+    if tp is None or isinstance(tp, str | typing.ForwardRef):
+        return False
+    if get_origin(tp) is typing.Literal:
+        return True
+    return all(_resolved(arg, typing) for arg in getattr(tp, "__args__", ()))
 
 
 def _unwrap_attr(annotation: Any) -> Any:
@@ -480,8 +502,11 @@ def _index_info(meta: ModelMeta, name: str, entry: dict[str, Any]) -> IndexInfo:
 
 
 def _exec(source: str, namespace: dict[str, Any], name: str) -> Callable[..., Any]:
-    exec(compile(source, f"<dynamorm {name}>", "exec"), namespace)
+    # exec of the text, not of compile(...): the first compile() of a process creates CPython's
+    # AST types (~2 ms of a cold start); the file name is set on the code object afterwards.
+    exec(source, namespace)
     function: Callable[..., Any] = namespace[name]
+    function.__code__ = function.__code__.replace(co_filename=f"<dynamorm {name}>")
     return function
 
 

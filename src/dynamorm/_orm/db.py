@@ -20,7 +20,7 @@ from dynamorm._orm.ops import BatchMixin, QueryMixin, TransactionMixin
 TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
     from datetime import datetime
-    from typing import IO, Any, Literal, Self
+    from typing import IO, Any, Literal, Self, TypeGuard
 
     from dynamorm._core.envelope import KeyProvider
     from dynamorm._features.audit import AuditRecord
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from dynamorm._orm.query import Query
     from dynamorm._orm.tables import Billing, Progress, StreamView, TableReport
 
-_PREFIX = re.compile(r"^[A-Za-z0-9_.-]*$")
+_PREFIX_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
 def _timeouts(timeout: object) -> tuple[float, float]:
@@ -66,14 +66,24 @@ def _tuning(page_size: object, parallelism: object) -> tuple[int | None, int]:
     )
 
 
-_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/:+=,.@-]+$")
+_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/:+=,.@-]+$"  # compiled on use
+
+
+def valid_key_arn(value: object) -> TypeGuard[str]:
+    """``value`` is a KMS key or alias ARN."""
+    return isinstance(value, str) and re.match(_KEY_ARN, value) is not None
+
+
+def valid_table_prefix(value: object) -> TypeGuard[str]:
+    """``value`` is a str of letters, digits, ``_``, ``-`` and ``.`` (or empty)."""
+    return isinstance(value, str) and _PREFIX_CHARS.issuperset(value)
 
 
 def _keyring(
     client: Client, key_arn: object, endpoint_url: str | None, policy: DataKeyPolicy | None
 ) -> KeyProvider:
     """The KMS keyring of a DB (imported only when a DB has a key)."""
-    if not isinstance(key_arn, str) or not _KEY_ARN.match(key_arn):
+    if not valid_key_arn(key_arn):
         raise ConfigurationError(
             f"kms_key_arn must be a KMS key or alias ARN (arn:aws:kms:<region>:<account>:"
             f"key/<id>), got {key_arn!r}"
@@ -144,7 +154,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
                 "no region: pass DB(region='us-east-1'), set AWS_REGION (Lambda sets it for "
                 "you) or a region in the active profile of ~/.aws/config"
             )
-        if not isinstance(table_prefix, str) or not _PREFIX.match(table_prefix):
+        if not valid_table_prefix(table_prefix):
             raise ConfigurationError(
                 "table_prefix may hold only letters, digits, '_', '-' and '.', "
                 f"got {table_prefix!r}"

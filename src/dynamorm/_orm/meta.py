@@ -14,7 +14,6 @@ The rest of the library reads models only through :class:`ModelMeta` (``Model.__
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
@@ -40,7 +39,8 @@ Role = Literal["version", "created_at", "updated_at", "ttl"]
 Naming = Literal["as_is", "camel"]
 
 _PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
-_INDEX_NAME = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
+NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+"""The characters of DynamoDB table and index names (``[A-Za-z0-9_.-]``)."""
 
 TOKEN_ATTRIBUTE = "_dm_tok"
 """The attribute holding the write tokens of the library's last writes of an item (see
@@ -65,7 +65,7 @@ SENTINEL_ATTR: Final = "_dm_unique"
 
 
 def _index_args(kind: str, name: object, projection: object, include: Sequence[str]) -> None:
-    if not isinstance(name, str) or not 3 <= len(name) <= 255 or not _INDEX_NAME.fullmatch(name):
+    if not isinstance(name, str) or not 3 <= len(name) <= 255 or not NAME_CHARS.issuperset(name):
         raise InvalidModel(
             f"{kind} name must be a str of 3 to 255 letters, digits, '_', '-' or '.', "
             f"got {name!r:.80}"

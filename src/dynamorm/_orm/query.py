@@ -20,14 +20,16 @@ from dynamorm._orm._cursor import CursorCodec, Key, State
 from dynamorm._orm._pages import Page, Plan, iterate, one_page
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.meta import SENTINEL_ATTR, Attr, IndexInfo, ModelMeta
+from dynamorm._orm.model import Model
 
 if TYPE_CHECKING:
     from dynamorm._orm.fast_decode import DecodedPage
-    from dynamorm._orm.model import Model
 
 __all__ = ["Page", "Query", "Scan"]
 
-M = TypeVar("M", bound="Model")
+# bound to the class, not to "Model": a string bound makes typing compile() it, and the
+# first compile() of a process costs ~2 ms (CPython creates its AST types)
+M = TypeVar("M", bound=Model)
 
 MAX_SEGMENTS = 1_000_000
 

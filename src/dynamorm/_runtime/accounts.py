@@ -21,7 +21,7 @@ from dynamorm._core.regions import check_region
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._io.provider import CredentialsProvider
 from dynamorm._io.transport import Endpoint, Transport
-from dynamorm._orm.db import _KEY_ARN, _PREFIX, DB
+from dynamorm._orm.db import DB, valid_key_arn, valid_table_prefix
 from dynamorm._runtime.context import credentials_deadline, mask_partner_id
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class PartnerAccount:
             )
         if region is not None:
             check_region(region, custom_endpoint=endpoint_url is not None)
-        if not isinstance(table_prefix, str) or not _PREFIX.match(table_prefix):
+        if not valid_table_prefix(table_prefix):
             raise ConfigurationError(
                 "table_prefix may hold only letters, digits, '_', '-' and '.', "
                 f"got {table_prefix!r}"
@@ -130,9 +130,7 @@ class PartnerAccount:
             )
         if endpoint_url is not None:
             Endpoint(endpoint_url)
-        if kms_key_arn is not None and (
-            not isinstance(kms_key_arn, str) or not _KEY_ARN.match(kms_key_arn)
-        ):
+        if kms_key_arn is not None and not valid_key_arn(kms_key_arn):
             raise ConfigurationError(
                 f"invalid kms_key_arn {kms_key_arn!r}: expected "
                 "arn:aws:kms:<region>:<12-digit account>:key/<id> (or alias/<name>)"

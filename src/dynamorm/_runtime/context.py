@@ -7,7 +7,6 @@ invocations that each enter their own block.
 
 from __future__ import annotations
 
-import hashlib
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -48,10 +47,10 @@ def mask_partner_id(partner_id: str) -> str:
     cannot be reversed by hashing a list of guessed ids. Ids of four characters or fewer show
     no characters at all.
     """
-    import hmac
+    from dynamorm._core.signing import hmac_sha256
 
     text = partner_id.encode("utf-8", "surrogatepass")
-    digest = hmac.new(_partner_mask_key(), text, hashlib.sha256).hexdigest()[:8]
+    digest = hmac_sha256(_partner_mask_key(), text).hex()[:8]
     shown = partner_id[:2] if len(partner_id) > 4 else ""
     return f"{shown}~{digest}"
 
