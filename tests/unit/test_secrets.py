@@ -175,7 +175,7 @@ def test_no_frame_of_a_failed_send_holds_the_session_token_or_the_secret() -> No
     while tb is not None:
         frames.append(tb.tb_frame.f_code.co_name)
         tb = tb.tb_next
-    assert {"send_signed", "_exchange"} <= set(frames)  # the raise went through them
+    assert {"drive", "_exchange"} <= set(frames)  # the raise went through them
     assert _leaks(info.value, TOKEN, SECRET) == []
 
 

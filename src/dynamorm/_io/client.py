@@ -30,14 +30,18 @@ from dynamorm._core.protocol import (
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.secret import Secret
 from dynamorm._core.signing import sign
+from dynamorm._core.steps import Send, Sleep
 from dynamorm._io.credentials import CREDENTIALS_DEADLINE, Credentials
+from dynamorm._io.drive import drive
 from dynamorm._io.events import Hook, RequestEvent, capacity_of, raw_capacity_of, tables_of
 from dynamorm._io.transport import Endpoint, HTTPTransport, Request, Response, Transport
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
+    from collections.abc import Generator
     from typing import Any, TypeVar
 
+    from dynamorm._core.steps import Step
     from dynamorm._io.deadline import LambdaContextLike
     from dynamorm._io.provider import CredentialsProvider
 
@@ -58,8 +62,7 @@ def _amz_date(clock_offset: float = 0.0) -> str:
     return _amz_date_cache[1]
 
 
-def send_signed(
-    transport: Transport,
+def signed_request(
     endpoint: Endpoint,
     headers: dict[str, str],
     body: bytes,
@@ -71,11 +74,10 @@ def send_signed(
     timeouts: tuple[float, float],
     remaining: float | None,
     clock_offset: float = 0.0,
-) -> Response:
-    """SigV4-sign a ``POST /`` and send it; (connect, read) timeouts are clamped to the time
-    left, which also bounds the whole exchange; ``clock_offset`` (seconds) corrects the
-    signing time for a skewed local clock. The one place that signs and sends, for DynamoDB
-    and for STS."""
+) -> Request:
+    """A SigV4-signed ``POST /``; (connect, read) timeouts are clamped to the time left, which
+    also bounds the whole exchange; ``clock_offset`` (seconds) corrects the signing time for a
+    skewed local clock. The one place that signs, for DynamoDB, KMS and STS."""
     secrets: dict[str, Secret] = {}
     for name, value in sign(
         "POST",
@@ -101,7 +103,7 @@ def send_signed(
         connect_timeout = min(connect_timeout, remaining)
         read_timeout = min(read_timeout, remaining)
         deadline = _monotonic() + remaining
-    request = Request(
+    return Request(
         endpoint,
         headers,
         body,
@@ -110,7 +112,18 @@ def send_signed(
         deadline=deadline,
         secret_headers=secrets,
     )
-    return transport(request)
+
+
+def send_signed(
+    transport: Transport,
+    endpoint: Endpoint,
+    headers: dict[str, str],
+    body: bytes,
+    creds: Credentials,
+    **options: Any,
+) -> Response:
+    """Sign a ``POST /`` (see :func:`signed_request`) and send it on a sync transport."""
+    return transport(signed_request(endpoint, headers, body, creds, **options))
 
 
 class Replay:
@@ -187,12 +200,9 @@ def _unknown_at_deadline(
     return error
 
 
-class Client:
-    """Sends raw DynamoDB JSON requests. Reached as ``db.client``.
-
-    ``hooks`` is a list of callables each given a :class:`RequestEvent` after every request
-    (append to it at any time); a hook that raises is logged and does not affect the request.
-    """
+class ClientBase:
+    """What :class:`Client` and ``AsyncClient`` share: the configuration and the send loop,
+    written once as a sans-I/O flow (:meth:`_flow`) that each of them drives."""
 
     service = "dynamodb"
     """The SigV4 service name (a subclass speaking another JSON service changes it)."""
@@ -203,7 +213,7 @@ class Client:
         region: str,
         endpoint: Endpoint,
         credentials: CredentialsProvider,
-        transport: Transport | None = None,
+        transport: Any = None,
         retry: RetryPolicy | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
@@ -213,7 +223,7 @@ class Client:
         self.region = region
         self.endpoint = endpoint
         self.credentials = credentials
-        self.transport: Transport = transport if transport is not None else HTTPTransport()
+        self.transport: Any = transport if transport is not None else self._default_transport()
         self.retry: RetryPolicy = retry if retry is not None else RetryPolicy()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -222,68 +232,33 @@ class Client:
         self.clock_offset: float = 0.0
         self.hooks: list[Hook] = list(hooks)
         self.table_prefix: str = ""  # the DB's, named in error messages
-        self._sleep: Callable[[float], None] = time.sleep
+        self._sleep: Any = self._default_sleep()
 
-    def call(
-        self,
-        operation: str,
-        payload: dict[str, Any],
-        *,
-        deadline: float | None = None,
-        replay: Replay | None = None,
-    ) -> dict[str, Any]:
-        """Send one DynamoDB operation with a raw DynamoDB JSON payload; return the response.
+    def _default_transport(self) -> Any:
+        raise NotImplementedError
 
-        Retryable failures are retried per the client's :class:`RetryPolicy`. ``deadline`` is a
-        ``time.monotonic()`` instant no attempt or backoff sleep may run past; it defaults to the
-        client's ``deadline`` attribute (set on deadline-bound views of a DB).
+    def _default_sleep(self) -> Any:
+        raise NotImplementedError
 
-        A write DynamoDB does not deduplicate (PutItem, UpdateItem, DeleteItem, an untokened
-        transaction, a PartiQL write) is never sent again after a failure that may have
-        reached DynamoDB (a reset or timeout after sending, a 5xx, an unreadable 200): that
-        raises :class:`OutcomeUnknown`, unless ``replay`` gives a form that is safe to send
-        again, which is then used for every later attempt.
-        """
-        if self.hooks:
-            return self._observed(
-                operation, payload, parse_response, capacity_of, deadline=deadline, replay=replay
-            )
-        return self._call(operation, payload, deadline, None, parse_response, replay=replay)
-
-    def call_raw(
-        self,
-        operation: str,
-        payload: dict[str, Any],
-        *,
-        deadline: float | None = None,
-        replay: Replay | None = None,
-    ) -> bytes:
-        """Like :meth:`call`, but return the verified response body as raw JSON bytes.
-
-        The same signing, retries, deadline, error mapping and hooks as ``call``; only the
-        successful body is left undecoded, for a faster decoder of the caller's choice.
-        """
-        if self.hooks:
-            return self._observed(
-                operation, payload, response_body, raw_capacity_of, deadline=deadline, replay=replay
-            )
-        return self._call(operation, payload, deadline, None, response_body, replay=replay)
-
-    def _call(
+    def _flow(  # noqa: PLR0917 - the hot path: positional arguments are the cheapest
         self,
         operation: str,
         payload: dict[str, Any],
         deadline: float | None,
         event: RequestEvent | None,
         parse: _Parse[T],
-        *,
         replay: Replay | None,
-    ) -> T:
+    ) -> Generator[Step, Any, T]:
+        """The send loop: sign, send, retry, resolve exactly-once, map errors. No I/O: it
+        yields ``Send`` (one exchange), ``Sleep`` (backoff) and the credential provider's
+        steps."""
         operation = self._check(operation)
         if deadline is None:
             deadline = self.deadline
         body = encode_body(operation, payload)
         guarded = not replay_safe(operation, payload)
+        provider = self.credentials
+        provider_flow = getattr(provider, "flow", None)
         attempts = 0
         refreshed = False
         skew_fixed = False
@@ -299,16 +274,46 @@ class Client:
                 if unsure is not None:
                     raise _unknown_at_deadline(operation, payload, text, unsure, attempts - 1)
                 raise DeadlineExceeded(text)
+            try:
+                if provider_flow is None:
+                    creds = self._credentials(deadline)
+                else:
+                    creds = yield from provider_flow(deadline)
+                    remaining = None if deadline is None else deadline - _monotonic()
+            except DynamORMError as exc:  # nothing was sent: not an attempt
+                if unsure is None:
+                    raise
+                exc.attempts = attempts - 1
+                raise _unknown(operation, payload, exc) from None
             if event is not None:
                 event.attempts = attempts
             try:
-                return self._send(operation, body, self._credentials(deadline), remaining, parse)
+                response = yield Send(
+                    signed_request(
+                        self.endpoint,
+                        self._headers(operation),
+                        body,
+                        creds,
+                        region=self.region,
+                        service=self.service,
+                        user_agent=self.user_agent,
+                        timeouts=(self.connect_timeout, self.read_timeout),
+                        remaining=remaining,
+                        clock_offset=self.clock_offset,
+                    ),
+                    self.transport,
+                )
+                try:
+                    return parse(operation, response.status, response.headers, response.body)
+                except ServiceError as exc:
+                    self._add_context(exc, operation, body)
+                    raise
             except ExpiredToken as exc:
                 if refreshed:
                     exc.attempts = attempts
                     raise exc if unsure is None else _unknown(operation, payload, exc) from None
                 refreshed = True
-                self.credentials.invalidate()
+                provider.invalidate()
                 continue
             except AccessDenied as exc:
                 offset = None if skew_fixed else clock_skew(exc)
@@ -320,6 +325,8 @@ class Client:
                 continue
             except DynamORMError as exc:
                 attempts += getattr(exc, "sends", 1) - 1
+                if event is not None:
+                    event.attempts = attempts
                 if guarded and may_have_applied(exc):
                     if replay is None or replay.build is None:
                         exc.attempts = attempts
@@ -349,23 +356,26 @@ class Client:
                 if unsure is not None:
                     raise _unknown(operation, payload, error) from None
                 raise error
-            self._sleep(wait)
+            yield Sleep(wait)
 
-    def _observed(
+    def _observed(  # noqa: PLR0917 - as _flow
         self,
         operation: str,
         payload: dict[str, Any],
         parse: _Parse[T],
         capacity: Callable[[T], float | None],
-        *,
         deadline: float | None,
         replay: Replay | None,
-    ) -> T:
+    ) -> Generator[Step, Any, T]:
+        """:meth:`_flow` with a :class:`RequestEvent` given to every hook at the end (also when
+        it failed or its task was cancelled; ``attempts`` counts requests sent)."""
         event = RequestEvent(operation, tables_of(payload), self.region)
         start = _monotonic()
         try:
-            response = self._call(operation, payload, deadline, event, parse, replay=replay)
-        except Exception as exc:
+            response = yield from self._flow(operation, payload, deadline, event, parse, replay)
+        except BaseException as exc:
+            if isinstance(exc, GeneratorExit):
+                raise
             event.duration = _monotonic() - start
             event.error = exc
             self._emit(event)
@@ -387,8 +397,8 @@ class Client:
                 )
 
     def _credentials(self, deadline: float | None) -> Credentials:
-        """The provider's credentials; a refresh it makes (e.g. an STS call) counts against
-        the request's deadline (or a tighter one already in force)."""
+        """The provider's credentials (a provider without a ``flow``); a refresh it makes
+        counts against the request's deadline (or a tighter one already in force)."""
         if deadline is None:
             return self.credentials.get()
         outer = CREDENTIALS_DEADLINE.get()
@@ -398,41 +408,17 @@ class Client:
         finally:
             CREDENTIALS_DEADLINE.reset(token)
 
-    def _send(
-        self,
-        operation: str,
-        body: bytes,
-        creds: Credentials,
-        remaining: float | None,
-        parse: _Parse[T],
-    ) -> T:
-        response = send_signed(
-            self.transport,
-            self.endpoint,
-            self._headers(operation),
-            body,
-            creds,
-            region=self.region,
-            service=self.service,
-            user_agent=self.user_agent,
-            timeouts=(self.connect_timeout, self.read_timeout),
-            remaining=remaining,
-            clock_offset=self.clock_offset,
-        )
-        try:
-            return parse(operation, response.status, response.headers, response.body)
-        except ServiceError as exc:
-            from dynamorm._io.error_context import add_context
+    def _add_context(self, exc: ServiceError, operation: str, body: bytes) -> None:
+        from dynamorm._io.error_context import add_context
 
-            add_context(
-                exc,
-                operation=operation,
-                body=body,
-                region=self.region,
-                endpoint=self.endpoint.url,
-                prefix=self.table_prefix,
-            )
-            raise
+        add_context(
+            exc,
+            operation=operation,
+            body=body,
+            region=self.region,
+            endpoint=self.endpoint.url,
+            prefix=self.table_prefix,
+        )
 
     def _check(self, operation: object) -> str:
         """The operation name, checked against the service's operations."""
@@ -446,12 +432,81 @@ class Client:
         """Seconds left before this client's deadline (``None`` without one)."""
         return None if self.deadline is None else self.deadline - _monotonic()
 
+    def _sleep_time(self, seconds: float) -> float:
+        if self.deadline is not None:
+            return max(0.0, min(seconds, self.deadline - _monotonic()))
+        return seconds
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(region={self.region!r}, endpoint={self.endpoint.url!r})"
+
+
+class Client(ClientBase):
+    """Sends raw DynamoDB JSON requests. Reached as ``db.client``.
+
+    ``hooks`` is a list of callables each given a :class:`RequestEvent` after every request
+    (append to it at any time); a hook that raises is logged and does not affect the request.
+    """
+
+    transport: Transport
+
+    def _default_transport(self) -> Transport:
+        return HTTPTransport()
+
+    def _default_sleep(self) -> Callable[[float], None]:
+        return time.sleep
+
+    def call(
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        replay: Replay | None = None,
+    ) -> dict[str, Any]:
+        """Send one DynamoDB operation with a raw DynamoDB JSON payload; return the response.
+
+        Retryable failures are retried per the client's :class:`RetryPolicy`. ``deadline`` is a
+        ``time.monotonic()`` instant no attempt or backoff sleep may run past; it defaults to the
+        client's ``deadline`` attribute (set on deadline-bound views of a DB).
+
+        A write DynamoDB does not deduplicate (PutItem, UpdateItem, DeleteItem, an untokened
+        transaction, a PartiQL write) is never sent again after a failure that may have
+        reached DynamoDB (a reset or timeout after sending, a 5xx, an unreadable 200): that
+        raises :class:`OutcomeUnknown`, unless ``replay`` gives a form that is safe to send
+        again, which is then used for every later attempt.
+        """
+        if self.hooks:
+            flow = self._observed(operation, payload, parse_response, capacity_of, deadline, replay)
+        else:
+            flow = self._flow(operation, payload, deadline, None, parse_response, replay)
+        return drive(flow, self)
+
+    def call_raw(
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        replay: Replay | None = None,
+    ) -> bytes:
+        """Like :meth:`call`, but return the verified response body as raw JSON bytes.
+
+        The same signing, retries, deadline, error mapping and hooks as ``call``; only the
+        successful body is left undecoded, for a faster decoder of the caller's choice.
+        """
+        if self.hooks:
+            flow = self._observed(
+                operation, payload, response_body, raw_capacity_of, deadline, replay
+            )
+        else:
+            flow = self._flow(operation, payload, deadline, None, response_body, replay)
+        return drive(flow, self)
+
     def sleep(self, seconds: float) -> None:
         """Back off for ``seconds``, but never past the deadline; multi-step flows (batch
         retries) sleep through here."""
-        if self.deadline is not None:
-            seconds = max(0.0, min(seconds, self.deadline - _monotonic()))
-        self._sleep(seconds)
+        self._sleep(self._sleep_time(seconds))
 
     def with_deadline(
         self, context_or_seconds: LambdaContextLike | float, *, buffer: float | None = None
@@ -471,6 +526,3 @@ class Client:
         close = getattr(self.transport, "close", None)
         if close is not None:
             close()
-
-    def __repr__(self) -> str:
-        return f"Client(region={self.region!r}, endpoint={self.endpoint.url!r})"

@@ -71,6 +71,9 @@ class Credentials:
 class StaticProvider:
     """Fixed credentials given explicitly."""
 
+    flow = None
+    """No flow: ``get()`` never blocks, so every driver calls it directly."""
+
     def __init__(self, credentials: Credentials) -> None:
         self._credentials = credentials
 
@@ -87,6 +90,9 @@ class StaticProvider:
 
 class EnvironmentProvider:
     """``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` (as on Lambda)."""
+
+    flow = None
+    """No flow: ``get()`` reads the environment once, never blocking."""
 
     def __init__(self) -> None:
         self._credentials: Credentials | None = None

@@ -10,11 +10,12 @@ from typing import Any, Protocol, TypeVar
 from dynamorm._core.errors import (
     ConfigurationError,
     DeadlineExceeded,
+    DynamORMError,
     OutcomeUnknown,
     TransportError,
 )
 from dynamorm._io import client as client_module
-from dynamorm._io.client import Client, Replay
+from dynamorm._io.client import Client, ClientBase, Replay
 
 T = TypeVar("T")
 
@@ -55,16 +56,24 @@ def deadline_buffer(memory_mb: int | None) -> float:
     return min(0.5, max(0.05, 64.0 / memory_mb))
 
 
-def bind(client: Client, context_or_seconds: object, buffer: float | None) -> Client:
-    """A view of ``client`` bound to a deadline (see ``Client.with_deadline``)."""
+C = TypeVar("C", bound=ClientBase)
+
+
+def bind(
+    client: C, context_or_seconds: object, buffer: float | None, view_class: type[C] | None = None
+) -> C:
+    """A view of ``client`` bound to a deadline (see ``Client.with_deadline``), an instance of
+    ``view_class`` (default: the sync view class)."""
     budget = _Budget(context_or_seconds, buffer)
     if client.deadline is not None and client.deadline < budget.deadline:
         budget.deadline = client.deadline
-    view = _DeadlineClient.__new__(_DeadlineClient)
+    cls: Any = _DeadlineClient if view_class is None else view_class
+    view: Any = cls.__new__(cls)
     view.__dict__.update(client.__dict__)
     view.deadline = budget.deadline
     view._budget = budget
-    return view
+    result: C = view
+    return result
 
 
 class _Budget:
@@ -95,6 +104,11 @@ class _Budget:
         self.origin = origin
         self.completed = 0
         self.lock = allocate_lock()
+
+    def done(self) -> None:
+        """Count one request completed under this deadline."""
+        with self.lock:
+            self.completed += 1
 
     def describe(self) -> str:
         count = self.completed
@@ -147,45 +161,56 @@ class _DeadlineClient(Client):
     ) -> T:
         try:
             response = send(self, operation, payload, deadline=deadline, replay=replay)
-        except (DeadlineExceeded, OutcomeUnknown) as exc:
-            self._explain(exc, operation)
+        except DynamORMError as exc:
+            raise_bounded(self._budget, exc, operation)
             raise
-        except TransportError as exc:
-            if self._budget.deadline > _monotonic():
-                raise
-            error = DeadlineExceeded(
-                f"{operation}: the deadline passed during attempt {exc.attempts}: {exc}",
-                last_error=exc,
-            )
-            self._explain(error, operation)
-            raise error from exc
-        budget = self._budget
-        with budget.lock:
-            budget.completed += 1
+        self._budget.done()
         return response
 
     def __repr__(self) -> str:
-        left = max(0.0, self._budget.deadline - _monotonic())
-        return (
-            f"Client(region={self.region!r}, endpoint={self.endpoint.url!r}, "
-            f"{left:.3f}s before its deadline)"
-        )
+        return describe_view(self, self._budget)
 
-    def _explain(self, exc: DeadlineExceeded | OutcomeUnknown, operation: str) -> None:
-        detail = self._budget.describe()
-        last = exc.last_error
-        if (
-            isinstance(exc, DeadlineExceeded)
-            and isinstance(last, TransportError)
-            and last.sent
-            and not operation.startswith(_READ_PREFIXES)
-        ):
-            detail += (
-                f"; the last {operation} may or may not have been applied "
-                "(its response never arrived)"
-            )
-        exc.message = f"{exc.message}; {detail}"
-        exc.args = (exc.message,)
+
+def describe_view(client: ClientBase, budget: _Budget) -> str:
+    """A deadline view's repr."""
+    left = max(0.0, budget.deadline - _monotonic())
+    return (
+        f"{type(client).__mro__[1].__name__}(region={client.region!r}, "
+        f"endpoint={client.endpoint.url!r}, {left:.3f}s before its deadline)"
+    )
+
+
+def raise_bounded(budget: _Budget, exc: DynamORMError, operation: str) -> None:
+    """For a request of a deadline view that failed with ``exc``: explain a deadline or unknown
+    outcome (in place), raise ``DeadlineExceeded`` for a transport failure once the deadline
+    passed, else return (the caller re-raises ``exc``)."""
+    if isinstance(exc, DeadlineExceeded | OutcomeUnknown):
+        _explain(budget, exc, operation)
+        return
+    if not isinstance(exc, TransportError) or budget.deadline > _monotonic():
+        return
+    error = DeadlineExceeded(
+        f"{operation}: the deadline passed during attempt {exc.attempts}: {exc}",
+        last_error=exc,
+    )
+    _explain(budget, error, operation)
+    raise error from exc
+
+
+def _explain(budget: _Budget, exc: DeadlineExceeded | OutcomeUnknown, operation: str) -> None:
+    detail = budget.describe()
+    last = exc.last_error
+    if (
+        isinstance(exc, DeadlineExceeded)
+        and isinstance(last, TransportError)
+        and last.sent
+        and not operation.startswith(_READ_PREFIXES)
+    ):
+        detail += (
+            f"; the last {operation} may or may not have been applied (its response never arrived)"
+        )
+    exc.message = f"{exc.message}; {detail}"
+    exc.args = (exc.message,)
 
 
 def _memory_mb(context: object) -> int | None:

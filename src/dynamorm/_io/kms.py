@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
 from typing import Any
 
 from dynamorm._core.errors import (
@@ -20,7 +21,9 @@ from dynamorm._core.errors import (
     UnknownOperation,
 )
 from dynamorm._core.protocol import verify_body
-from dynamorm._io.client import Client, Replay
+from dynamorm._core.steps import Step
+from dynamorm._io.client import Client, ClientBase, Replay
+from dynamorm._io.drive import drive
 from dynamorm._io.transport import Endpoint
 
 TARGET_PREFIX = "TrentService."
@@ -56,35 +59,33 @@ def _no_capacity(response: dict[str, Any]) -> float | None:
     return None
 
 
-class KmsClient(Client):
-    """Sends KMS requests; ``call("Decrypt", {...})`` returns the response object.
-
-    Throttling, KMS internal errors, 5xx and connection faults are retried per the retry
-    policy within the deadline; errors name the operation, the key and the KMS endpoint.
-    """
+class KmsProtocol(ClientBase):
+    """KMS's JSON 1.1 protocol on the shared send loop (for :class:`KmsClient` and the async
+    ``AsyncKmsClient``): operation names, headers, error mapping."""
 
     service = "kms"
 
-    def call(
+    def _kms_flow(
         self,
         operation: str,
         payload: dict[str, Any],
-        *,
-        deadline: float | None = None,
-        replay: Replay | None = None,
-    ) -> dict[str, Any]:
-        """Send one KMS operation (``GenerateDataKey``, ``Decrypt``...) and return its answer."""
+        deadline: float | None,
+        replay: Replay | None,
+    ) -> Generator[Step, Any, dict[str, Any]]:
+        """The flow of one KMS call: the shared loop, KMS's parsing, errors naming KMS."""
         key_arn = str(payload.get("KeyId", ""))
 
         def parse(op: str, status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-            return self._parse(op, status, headers, body, key_arn)
+            return self._parse_kms(op, status, headers, body, key_arn)
 
         try:
             if self.hooks:
-                return self._observed(
-                    operation, payload, parse, _no_capacity, deadline=deadline, replay=replay
+                return (
+                    yield from self._observed(
+                        operation, payload, parse, _no_capacity, deadline, replay
+                    )
                 )
-            return self._call(operation, payload, deadline, None, parse, replay=replay)
+            return (yield from self._flow(operation, payload, deadline, None, parse, replay))
         except (TransportError, DeadlineExceeded) as exc:
             where = "" if self.endpoint.url in exc.message else f" at {self.endpoint.url}"
             exc.message = f"KMS {operation}{where}: {exc.message}"
@@ -103,7 +104,7 @@ class KmsClient(Client):
             "x-amz-target": TARGET_PREFIX + operation,
         }
 
-    def _parse(
+    def _parse_kms(
         self, operation: str, status: int, headers: dict[str, str], body: bytes, key_arn: str
     ) -> dict[str, Any]:
         verify_body(operation, status, headers, body)
@@ -139,5 +140,21 @@ class KmsClient(Client):
             **common,
         )
 
-    def __repr__(self) -> str:
-        return f"KmsClient(region={self.region!r}, endpoint={self.endpoint.url!r})"
+
+class KmsClient(KmsProtocol, Client):
+    """Sends KMS requests; ``call("Decrypt", {...})`` returns the response object.
+
+    Throttling, KMS internal errors, 5xx and connection faults are retried per the retry
+    policy within the deadline; errors name the operation, the key and the KMS endpoint.
+    """
+
+    def call(
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        replay: Replay | None = None,
+    ) -> dict[str, Any]:
+        """Send one KMS operation (``GenerateDataKey``, ``Decrypt``...) and return its answer."""
+        return drive(self._kms_flow(operation, payload, deadline, replay), self)

@@ -148,11 +148,11 @@ class Response:
 Transport = Callable[[Request], Response]
 
 _ssl_context: ssl.SSLContext | None = None
-_MAX_HEAD = 64 * 1024
+MAX_HEAD = 64 * 1024
 _monotonic = time.monotonic
 
 
-def _default_ssl_context() -> ssl.SSLContext:
+def default_ssl_context() -> ssl.SSLContext:
     global _ssl_context  # noqa: PLW0603 - one verified context per process, built on first https
     if _ssl_context is None:
         import ssl
@@ -197,7 +197,7 @@ class _Reader:
 
     def read_head(self) -> bytes:
         """The response line and headers (without the blank line); b"" on EOF before any
-        byte; raises ``ProtocolError`` past ``_MAX_HEAD`` bytes."""
+        byte; raises ``ProtocolError`` past ``MAX_HEAD`` bytes."""
         buf = self.buf
         while True:
             end = buf.find(b"\r\n\r\n")
@@ -205,11 +205,11 @@ class _Reader:
                 head = bytes(buf[:end])
                 del buf[: end + 4]
                 return head
-            if len(buf) > _MAX_HEAD:
-                raise ProtocolError(f"response headers over {_MAX_HEAD} bytes")
+            if len(buf) > MAX_HEAD:
+                raise ProtocolError(f"response headers over {MAX_HEAD} bytes")
             if not self._fill():
                 if buf:
-                    raise _Truncated("in the middle of the response headers")
+                    raise Truncated("in the middle of the response headers")
                 return b""
 
     def readline(self, limit: int) -> bytes:
@@ -242,14 +242,14 @@ class _Reader:
         return data
 
 
-class _Truncated(Exception):
+class Truncated(Exception):
     """The peer closed the connection in the middle of ``what``."""
 
 
 def _open_socket(ep: Endpoint, timeout: float) -> socket.socket:
     """A TCP connection to ``ep``, through a CONNECT tunnel when a proxy variable applies (the
     proxy module is imported only then)."""
-    if any(name in os.environ for name in _PROXY_VARIABLES):
+    if any(name in os.environ for name in PROXY_VARIABLES):
         from dynamorm._io.proxy import open_tunnel, proxy_for
 
         proxy = proxy_for(ep)
@@ -261,7 +261,7 @@ def _open_socket(ep: Endpoint, timeout: float) -> socket.socket:
     )
 
 
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
 
 class _Connection:
@@ -301,7 +301,7 @@ class _Connection:
         self.sock.close()
 
 
-def _parse_head(head: bytes, url: str) -> tuple[int, dict[str, str]]:
+def parse_head(head: bytes, url: str) -> tuple[int, dict[str, str]]:
     lines = head.split(b"\r\n")
     parts = lines[0].split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
@@ -316,36 +316,86 @@ def _parse_head(head: bytes, url: str) -> tuple[int, dict[str, str]]:
     return int(parts[1]), headers
 
 
-def _read_body(reader: _Reader, headers: dict[str, str], url: str) -> bytes:
+CHUNKED = -2
+"""``body_framing``: the body comes in chunks."""
+UNTIL_CLOSE = -1
+"""``body_framing``: the body runs until the peer closes the connection."""
+
+
+def body_framing(headers: dict[str, str], url: str) -> int:
+    """How the body of a response with ``headers`` ends: its length, :data:`CHUNKED` or
+    :data:`UNTIL_CLOSE`; raises ``ProtocolError`` for an invalid Content-Length."""
     if headers.get("transfer-encoding", "").lower().endswith("chunked"):
+        return CHUNKED
+    length = headers.get("content-length")
+    if length is None:
+        return UNTIL_CLOSE
+    if not length.isdigit():
+        raise ProtocolError(f"{url} sent an invalid Content-Length {length!r}")
+    return int(length)
+
+
+def chunk_size(line: bytes) -> int:
+    """The size in a chunked body's size line (extensions ignored)."""
+    try:
+        return int(line.split(b";", 1)[0], 16)
+    except ValueError:
+        raise Truncated("inside a chunked response") from None
+
+
+def reusable(headers: dict[str, str], leftover: bool) -> bool:
+    """True if a connection may carry another request after this answer: nothing is left
+    unread (it would be taken for the next answer), the body had a length or chunks, and the
+    server did not ask to close."""
+    return (
+        not leftover
+        and headers.get("connection", "").lower() != "close"
+        and ("content-length" in headers or "transfer-encoding" in headers)
+    )
+
+
+def read_error(exc: Exception, request: Request) -> TransportError:
+    """The error for a failure (``Truncated`` or ``OSError``) while reading the answer, once
+    the request was out."""
+    url = request.endpoint.url
+    if isinstance(exc, Truncated):
+        return ConnectionReset(f"connection to {url} closed {exc}", endpoint=url)
+    if isinstance(exc, TimeoutError):
+        return ReadTimeout(
+            f"{url} did not answer within {request.read_timeout:g}s"
+            + ("" if request.deadline is None else " or before the deadline"),
+            endpoint=url,
+        )
+    if isinstance(exc, ConnectionResetError):
+        return ConnectionReset(
+            f"connection to {url} was reset while reading the response", endpoint=url
+        )
+    return TransportError(f"reading from {url} failed: {type(exc).__name__}", endpoint=url)
+
+
+def _read_body(reader: _Reader, headers: dict[str, str], url: str) -> bytes:
+    framing = body_framing(headers, url)
+    if framing == CHUNKED:
         chunks: list[bytes] = []
         while True:
-            size_line = reader.readline(1024)
-            try:
-                size = int(size_line.split(b";", 1)[0], 16)
-            except ValueError:
-                raise _Truncated("inside a chunked response") from None
+            size = chunk_size(reader.readline(1024))
             if size == 0:
-                while reader.readline(_MAX_HEAD) not in (b"\r\n", b"\n", b""):
+                while reader.readline(MAX_HEAD) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(chunks)
             chunk = reader.read(size + 2)
             if len(chunk) != size + 2:
-                raise _Truncated("in the middle of a chunk")
+                raise Truncated("in the middle of a chunk")
             chunks.append(chunk[:size])
-    length = headers.get("content-length")
-    if length is None:
+    if framing == UNTIL_CLOSE:
         return reader.read_all()
-    expected = int(length) if length.isdigit() else -1
-    if expected < 0:
-        raise ProtocolError(f"{url} sent an invalid Content-Length {length!r}")
-    body = reader.read(expected)
-    if len(body) != expected:
-        raise _Truncated(f"after {len(body)} of {expected} body bytes")
+    body = reader.read(framing)
+    if len(body) != framing:
+        raise Truncated(f"after {len(body)} of {framing} body bytes")
     return body
 
 
-def _plain_http_hint(exc: OSError, ep: Endpoint) -> str:
+def plain_http_hint(exc: OSError, ep: Endpoint) -> str:
     """A hint when the server answered TLS with plain HTTP (e.g. a local engine)."""
     reason = str(getattr(exc, "reason", "") or exc).upper()
     if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER_FAILURE" in reason:
@@ -428,13 +478,13 @@ class HTTPTransport:
             ) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if ep.scheme == "https":
-            context = self._ssl_context or _default_ssl_context()
+            context = self._ssl_context or default_ssl_context()
             try:
                 sock = context.wrap_socket(sock, server_hostname=ep.host)
             except OSError as exc:
                 sock.close()
                 raise EndpointUnreachable(
-                    f"TLS handshake with {ep.url} failed: {exc}{_plain_http_hint(exc, ep)}",
+                    f"TLS handshake with {ep.url} failed: {exc}{plain_http_hint(exc, ep)}",
                     endpoint=ep.url,
                     sent=False,
                 ) from None
@@ -464,34 +514,18 @@ class HTTPTransport:
         try:
             raw_head = reader.read_head()
             if not raw_head:
-                raise _Truncated("without answering")
-            status, headers = _parse_head(raw_head, url)
+                raise Truncated("without answering")
+            status, headers = parse_head(raw_head, url)
             body = _read_body(reader, headers, url)
         except ProtocolError:
             raise
-        except _Truncated as exc:
-            error = ConnectionReset(f"connection to {url} closed {exc}", endpoint=url)
-        except TimeoutError:
-            error = ReadTimeout(
-                f"{url} did not answer within {request.read_timeout:g}s"
-                + ("" if request.deadline is None else " or before the deadline"),
-                endpoint=url,
-            )
-        except ConnectionResetError:
-            error = ConnectionReset(
-                f"connection to {url} was reset while reading the response", endpoint=url
-            )
-        except OSError as exc:
-            error = TransportError(f"reading from {url} failed: {type(exc).__name__}", endpoint=url)
+        except (Truncated, OSError) as exc:
+            error = read_error(exc, request)
         else:
-            if (
-                reader.buf
-                or headers.get("connection", "").lower() == "close"
-                or ("content-length" not in headers and "transfer-encoding" not in headers)
-            ):
-                conn.close()  # unread bytes would be taken for the next answer
-            else:
+            if reusable(headers, bool(reader.buf)):
                 self._release(ep, conn)
+            else:
+                conn.close()  # unread bytes would be taken for the next answer
             return Response(status, headers, body, sends)
         error.sends = sends
         raise error
