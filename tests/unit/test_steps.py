@@ -13,7 +13,8 @@ import pytest
 from dynamorm._core.errors import ConnectionReset, DynamORMError
 from dynamorm._core.steps import Blocking, Call, Send, Sleep, Step, Wait
 from dynamorm._io.async_drive import adrive
-from dynamorm._io.drive import Signal, drive
+from dynamorm._io.drive import drive
+from dynamorm._io.signal import Signal
 
 Runner = Callable[[Generator[Step, Any, Any], "FakeClient"], Any]
 
