@@ -15,15 +15,20 @@ import sys
 import time
 from collections.abc import Callable
 from itertools import count
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from benchmarks._server import item
 from dynamorm import DB, Attr, Model, field, key
+from dynamorm._core.steps import Call
 from dynamorm._io.transport import HTTPTransport, Request, Response
 from dynamorm._orm import crud
+from dynamorm._orm.base import DBBase
 from dynamorm._orm.meta import AV
 from dynamorm._orm.results import Capacity
 from dynamorm._orm.writes import WritePlan, extend_plan
+
+if TYPE_CHECKING:
+    from dynamorm._core.steps import Flow
 
 
 class Payment(Model, table="payments"):
@@ -44,10 +49,10 @@ class Counter(Model, table="counters"):
     amount: Attr[int] = field(default=0)
 
 
-def _plain(db: crud.CrudMixin, plan: WritePlan) -> tuple[dict[str, Any], Capacity]:
+def _plain(db: DBBase, plan: WritePlan) -> Flow[tuple[dict[str, Any], Capacity]]:
     """The send path before exactly-once writes: one call, retried blindly."""
-    extend_plan(plan, db)
-    response = db.client.call(plan.operation, plan.request())
+    yield from extend_plan(plan, db)
+    response = yield Call(plan.operation, plan.request())
     if plan.obj is None:  # update by key returns the item: the instant server's stands in
         response.setdefault("Attributes", response.get("Item"))
     capacity = db._account(response, "write", plan.operation)
@@ -69,7 +74,7 @@ def make_write(side: str, url: str) -> Callable[[], object]:
     """A no-argument function doing one write of ``side``."""
     kind, _, form = side.partition("-")
     if form == "plain":
-        crud.CrudMixin._send = _plain  # type: ignore[method-assign,assignment]
+        crud.send_flow = _plain
     elif form != "once":
         raise SystemExit(f"unknown form {form!r}")
     db = DB(

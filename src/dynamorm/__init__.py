@@ -97,6 +97,9 @@ if TYPE_CHECKING:
     from dynamorm._io.provider import CredentialsProvider
     from dynamorm._io.transport import HTTPTransport, Request, Response, Transport
     from dynamorm._orm._pages import Page
+    from dynamorm._orm.async_db import AsyncDB
+    from dynamorm._orm.async_query import AsyncQuery, AsyncScan
+    from dynamorm._orm.async_writes import AsyncTransaction
     from dynamorm._orm.batch import BatchGetResult
     from dynamorm._orm.batch_write import BatchWriter, WriteRequest
     from dynamorm._orm.crud import consumed_capacity
@@ -222,6 +225,11 @@ _LAZY = {
     "UnitPrices": "dynamorm._features.cost",
     "CostEstimate": "dynamorm._features.cost_estimate",
     "estimate_cost": "dynamorm._features.cost_estimate",
+    # --- asyncio (issue 17) ---
+    "AsyncDB": "dynamorm._orm.async_db",
+    "AsyncQuery": "dynamorm._orm.async_query",
+    "AsyncScan": "dynamorm._orm.async_query",
+    "AsyncTransaction": "dynamorm._orm.async_writes",
 }
 
 
@@ -384,4 +392,9 @@ __all__ = [
     # --- exactly-once writes (issue 9) ---
     "DeadlineOutcomeUnknown",
     "OutcomeUnknown",
+    # --- asyncio (issue 17): loads asyncio on first use only ---
+    "AsyncDB",
+    "AsyncQuery",
+    "AsyncScan",
+    "AsyncTransaction",
 ]

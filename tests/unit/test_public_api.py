@@ -155,6 +155,11 @@ EXPORTED = {
     # --- exactly-once writes (issue 9) ---
     "DeadlineOutcomeUnknown",
     "OutcomeUnknown",
+    # asyncio (issue 17)
+    "AsyncDB",
+    "AsyncQuery",
+    "AsyncScan",
+    "AsyncTransaction",
 }
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
-    from typing import Any, TypeAlias
+    from typing import Any, TypeAlias, TypeVar
+
+    T = TypeVar("T")
 
 
 class Call:
@@ -106,4 +108,5 @@ Step = Call | Sleep | Send | Blocking | Wait
 """Any step a flow may yield."""
 
 if TYPE_CHECKING:
-    Flow: TypeAlias = Generator[Step, Any, Any]
+    Flow: TypeAlias = Generator[Step, Any, T]
+    """A flow whose value is ``T``."""

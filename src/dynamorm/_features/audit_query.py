@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from dynamorm._core.errors import ConfigurationError, ValidationError
 from dynamorm._features.audit import AuditRecord, target_of
@@ -15,9 +15,10 @@ from dynamorm._orm.keys import Key
 
 if TYPE_CHECKING:
     from dynamorm._orm.base import DBBase
-    from dynamorm._orm.query import Query
+    from dynamorm._orm.query import QueryBuilder
 
 Format = Literal["jsonl", "csv"]
+Q = TypeVar("Q", bound="QueryBuilder[AuditRecord]")
 COLUMNS = (
     "record_id",
     "at",
@@ -68,11 +69,11 @@ def history(
     since: datetime | None = None,
     until: datetime | None = None,
     record: type[AuditRecord] | None = None,
-) -> Query[AuditRecord]:
+    reader: Callable[[type[AuditRecord]], Q],
+) -> Q:
     """The records of one item (an instance or a ``dynamorm.key(...)``), newest first, from
-    ``record``'s table (default: the model's ``Audit(record=...)``, else ``AuditRecord``)."""
-    from dynamorm._orm.query import Query
-
+    ``record``'s table (default: the model's ``Audit(record=...)``, else ``AuditRecord``);
+    ``reader`` is the DB's ``query`` (a ``Query`` or an ``AsyncQuery``)."""
     if isinstance(target, Key):
         meta, key_item = target.meta, target.item
     else:
@@ -81,8 +82,11 @@ def history(
     if record is None and meta.audit is not None:
         record = meta.audit.record
     model = _record_model(record)
-    query: Query[AuditRecord] = Query(db, model)
-    query = query.where(model.target == target_of(meta.require_table(), key_item, meta)).reverse()
+    query = (
+        reader(model)
+        .where(model.target == target_of(meta.require_table(), key_item, meta))
+        .reverse()
+    )
     bounds = _bounds(since, until)
     if bounds is not None:
         query = query.where(model.record_id.between(*bounds))
@@ -90,19 +94,16 @@ def history(
 
 
 def by_actor(
-    db: DBBase,
     actor: str,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
     record: type[AuditRecord] | None = None,
-) -> Query[AuditRecord]:
+    reader: Callable[[type[AuditRecord]], Q],
+) -> Q:
     """An actor's records (index ``by-actor``), newest first."""
-    from dynamorm._orm.query import Query
-
     model = _record_model(record)
-    query: Query[AuditRecord] = Query(db, model)
-    query = query.index("by-actor").where(model.actor == actor).reverse()
+    query = reader(model).index("by-actor").where(model.actor == actor).reverse()
     bounds = _bounds(since, until)
     if bounds is not None:
         query = query.where(model.record_id.between(*bounds))

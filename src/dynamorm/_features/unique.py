@@ -39,11 +39,13 @@ from dynamorm._core.errors import (
     ValidationError,
 )
 from dynamorm._core.expressions import Condition, Path, build_expressions
+from dynamorm._core.steps import Call
 from dynamorm._orm.keys import describe
 from dynamorm._orm.meta import AV, SENTINEL_ATTR, FieldInfo, Item, ModelMeta
 from dynamorm._orm.writes import ExtraAction, WritePlan
 
 if TYPE_CHECKING:
+    from dynamorm._core.steps import Flow
     from dynamorm._orm.base import DBBase
 
 HOLDER_ATTR = "_dm_holder"
@@ -183,8 +185,9 @@ class UniqueExtender:
 
     batch_refusal = "its unique constraints need a transaction with their sentinel items"
 
-    def extend(self, plan: WritePlan, db: DBBase) -> None:
-        """Plan the sentinel actions of one write (see the module docstring)."""
+    def extend(self, plan: WritePlan, db: DBBase) -> Flow[None]:
+        """Plan the sentinel actions of one write (see the module docstring); a flow, as
+        replacing a value may need a consistent read of the stored item."""
         kind = plan.kind
         if kind == "check":
             return
@@ -201,7 +204,7 @@ class UniqueExtender:
             self._changes(plan, None, plan.item, pinned=False)
             return
         if kind == "delete":
-            old = self._old(plan, db, meta.unique)
+            old = yield from self._old(plan, db, meta.unique)
             if old is None:
                 plan.require(Path(pk.stored).not_exists())
                 return
@@ -212,14 +215,14 @@ class UniqueExtender:
                 plan.require(Path(pk.stored).not_exists() | _holds(meta.unique, plan.item))
                 self._changes(plan, None, plan.item, pinned=False, reassert=True)
                 return
-            old = self._old(plan, db, meta.unique)
+            old = yield from self._old(plan, db, meta.unique)
             self._changes(plan, old, plan.item, pinned=True, reassert=True)
             return
         written = _written(plan)
         touched = tuple(c for c in meta.unique if any(f.stored in written for f in c.fields))
         if not touched:
             return
-        old = self._old(plan, db, touched)
+        old = yield from self._old(plan, db, touched)
         if old is None:
             return  # the item does not exist: the write fails on its own condition
         new = {k: v for k, v in old.items() if k not in written}
@@ -228,13 +231,13 @@ class UniqueExtender:
 
     def _old(
         self, plan: WritePlan, db: DBBase, constraints: tuple[UniqueConstraint, ...]
-    ) -> Item | None:
+    ) -> Flow[Item | None]:
         """The stored values being replaced: the loaded item when it has every field of the
         constraints, else a consistent read (None: no item)."""
         loaded = None if plan.obj is None else plan.meta.loaded_item(plan.obj)
         if loaded is not None and all(f.stored in loaded for c in constraints for f in c.fields):
             return loaded
-        response = db.client.call(
+        response = yield Call(
             "GetItem",
             {
                 "TableName": plan.body["TableName"],

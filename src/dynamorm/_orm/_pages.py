@@ -14,10 +14,13 @@ from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dynamorm._core.errors import DeadlineExceeded, DynamORMError, ProtocolError
+from dynamorm._core.steps import Blocking, Call
+from dynamorm._io.drive import drive
 from dynamorm._orm._cursor import CursorCodec, Key, State
 from dynamorm._orm.results import Capacity
 
 if TYPE_CHECKING:
+    from dynamorm._core.steps import Flow
     from dynamorm._orm.base import DBBase
     from dynamorm._orm.fast_decode import DecodedPage
 
@@ -80,6 +83,7 @@ class Plan(Generic[M]):
         "operation",
         "payload",
         "resume",
+        "sealed",
         "what",
     )
 
@@ -94,8 +98,11 @@ class Plan(Generic[M]):
         filtered: bool,
         counting: bool,
         what: str,
+        sealed: bool = False,
     ) -> None:
         self.operation = operation
+        self.sealed = sealed
+        """Items with encrypted fields: decoding may open data keys (KMS), a blocking step."""
         self.payload = payload
         self.codec = codec
         self.decode = decode
@@ -118,9 +125,11 @@ class _Fetched(Generic[M]):
         self.consumed = consumed
 
 
-def _fetch(
+def fetch(
     db: DBBase, plan: Plan[M], segment: int, start: Key | None, limit: int | None
-) -> _Fetched[M]:
+) -> Flow[_Fetched[M]]:
+    """One page request of one segment, decoded (a flow: one ``Call``, and a ``Blocking``
+    decode for items with encrypted fields)."""
     payload = dict(plan.payload)
     if plan.codec.segments > 1:
         payload["Segment"] = segment
@@ -130,7 +139,7 @@ def _fetch(
     if start is not None:
         payload["ExclusiveStartKey"] = start
     if plan.counting:
-        response = db.client.call(plan.operation, payload)
+        response = yield Call(plan.operation, payload)
         count = response.get("Count", 0)
         return _Fetched(
             [],
@@ -139,9 +148,12 @@ def _fetch(
             response.get("ScannedCount", count),
             db._account(response, "read", plan.operation),
         )
-    body = db.client.call_raw(plan.operation, payload)
+    body: bytes = yield Call(plan.operation, payload, raw=True)
+    decode = plan.decode
     try:
-        page = plan.decode(body)
+        page: DecodedPage[M] = (
+            (yield Blocking(lambda: decode(body))) if plan.sealed else decode(body)
+        )
     except DynamORMError:
         raise
     except ValueError as exc:  # valid checksum and length, but not a Query/Scan response
@@ -157,6 +169,13 @@ def _fetch(
     )
 
 
+def check_deadline(db: DBBase, pages: int) -> None:
+    """``DeadlineExceeded`` if the deadline passed before page ``pages + 1``'s request."""
+    remaining = db.client.remaining()
+    if remaining is not None and remaining <= 0:
+        raise DeadlineExceeded(f"the deadline passed before page {pages + 1} could be requested")
+
+
 def _segment(
     db: DBBase,
     plan: Plan[M],
@@ -169,12 +188,8 @@ def _segment(
     """The pages of one segment from ``start``, one request each, within the deadline."""
     pages = 0
     while True:
-        remaining = db.client.remaining()
-        if remaining is not None and remaining <= 0:
-            raise DeadlineExceeded(
-                f"the deadline passed before page {pages + 1} could be requested"
-            )
-        fetched = _fetch(db, plan, segment, start, want())
+        check_deadline(db, pages)
+        fetched = drive(fetch(db, plan, segment, start, want()), db.client)
         yield fetched
         pages += 1
         if fetched.last_key is None or pages == max_pages:
@@ -259,6 +274,58 @@ def _parallel(
         stop.set()
 
 
+class Walk(Generic[M]):
+    """The bookkeeping of walking pages (sync or async): how many items to ask for, the
+    cursor state after each page, the ``max_items`` cap and the deadline message."""
+
+    __slots__ = ("delivered", "max_items", "page_size", "pages", "plan", "state")
+
+    def __init__(
+        self, plan: Plan[M], state: State, *, max_items: int | None, page_size: int | None
+    ) -> None:
+        self.plan = plan
+        self.state = state
+        self.max_items = max_items
+        self.page_size = page_size
+        self.delivered = 0
+        self.pages = 0
+
+    def want(self) -> int | None:
+        """The ``Limit`` of the next request."""
+        if self.max_items is None or self.plan.filtered:
+            return self.page_size
+        left = max(self.max_items - self.delivered, 1)
+        return left if self.page_size is None else min(self.page_size, left)
+
+    def take(self, segment: int, fetched: _Fetched[M]) -> Page[M]:
+        """The page a fetched response makes (capped at ``max_items``); state advanced."""
+        plan = self.plan
+        keep = None
+        if self.max_items is not None and not plan.counting:
+            keep = self.max_items - self.delivered
+        items = _advance(plan, self.state, segment, fetched, keep)
+        self.delivered += fetched.count if plan.counting else len(items)
+        self.pages += 1
+        return Page(
+            items, plan.codec.encode(self.state), fetched.consumed, fetched.count, fetched.scanned
+        )
+
+    @property
+    def done(self) -> bool:
+        """True once ``max_items`` items (or counted) were delivered."""
+        return self.max_items is not None and self.delivered >= self.max_items
+
+    def annotate(self, exc: DeadlineExceeded) -> None:
+        """Say in ``exc`` how far the walk got, with the cursor that resumes it."""
+        noun = "counted" if self.plan.counting else "delivered"
+        _annotate(
+            exc,
+            self.plan,
+            self.plan.codec.encode(self.state),
+            f"{self.pages} page(s), {self.delivered} item(s) {noun}",
+        )
+
+
 def _advance(
     plan: Plan[M], state: State, segment: int, fetched: _Fetched[M], keep: int | None
 ) -> list[M]:
@@ -290,35 +357,15 @@ def iterate(
     page_size: int | None,
 ) -> Iterator[Page[M]]:
     """Every page from ``state`` on, lazily, until done or ``max_items`` items (or counted)."""
-    delivered = 0
-    pages = 0
-
-    def want() -> int | None:
-        if max_items is None or plan.filtered:
-            return page_size
-        left = max(max_items - delivered, 1)
-        return left if page_size is None else min(page_size, left)
-
-    source = _sources(db, plan, state, want)
+    walk = Walk(plan, state, max_items=max_items, page_size=page_size)
+    source = _sources(db, plan, state, walk.want)
     try:
         for segment, fetched in source:
-            keep = None
-            if max_items is not None and not plan.counting:
-                keep = max_items - delivered
-            items = _advance(plan, state, segment, fetched, keep)
-            delivered += fetched.count if plan.counting else len(items)
-            pages += 1
-            page = Page(
-                items, plan.codec.encode(state), fetched.consumed, fetched.count, fetched.scanned
-            )
-            yield page
-            if max_items is not None and delivered >= max_items:
+            yield walk.take(segment, fetched)
+            if walk.done:
                 return
     except DeadlineExceeded as exc:
-        noun = "counted" if plan.counting else "delivered"
-        _annotate(
-            exc, plan, plan.codec.encode(state), f"{pages} page(s), {delivered} item(s) {noun}"
-        )
+        walk.annotate(exc)
         raise
     finally:
         source.close()
@@ -334,6 +381,11 @@ def one_page(db: DBBase, plan: Plan[M], state: State, limit: int | None) -> Page
     except DeadlineExceeded as exc:
         _annotate(exc, plan, before, "no page delivered")
         raise
+    return merge(plan, state, fetched)
+
+
+def merge(plan: Plan[M], state: State, fetched: dict[int, _Fetched[M]]) -> Page[M]:
+    """One page of every segment's response (``state`` advanced)."""
     items: list[M] = []
     consumed = Capacity()
     count = scanned = 0

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import Any, Self
 
+    from dynamorm._core.envelope import KeyProvider
     from dynamorm._features.cost import Costs
+    from dynamorm._features.encryption import DataKeyPolicy
     from dynamorm._io.client import Client
+    from dynamorm._io.deadline import LambdaContextLike
     from dynamorm._orm.meta import ModelMeta
 
 
@@ -40,10 +43,15 @@ class DBBase:
 
     client: Client
     region: str
+    _actor: tuple[str, str | None] | None = None
+    """The actor of audited writes, on a ``with_actor`` view."""
     table_prefix: str
     cursor_secret: bytes | None
     default_page_size: int | None
     default_parallelism: int
+    kms_endpoint_url: str | None
+    data_keys: DataKeyPolicy | None
+    keyring: KeyProvider | None
     clock: Callable[[], datetime]
     """Returns the aware UTC time that lifecycle fields are stamped with (replace it in tests)."""
 
@@ -106,6 +114,30 @@ class DBBase:
         view._capacity = Capacity()
         view._capacity_lock = allocate_lock()
         view._parent = self
+        return view
+
+    def with_deadline(
+        self, context_or_seconds: LambdaContextLike | float, *, buffer: float | None = None
+    ) -> Self:
+        """A view of this DB whose every request, retry, backoff, page and batch loop stops
+        before a deadline, raising ``DeadlineExceeded`` (a ``TimeoutError``).
+
+        Pass the Lambda context (its remaining time less ``buffer``, by default scaled to the
+        function's memory) or seconds from now. The view shares connections, credentials, hooks
+        and table prefix; ``view.consumed`` counts what went through the view, and the
+        parent's ``consumed`` includes it.
+        """
+        view = self._view()
+        view.client = self.client.with_deadline(context_or_seconds, buffer=buffer)
+        return view
+
+    def with_actor(self, actor: str, *, request_id: str | None = None) -> Self:
+        """A view of this DB whose audited writes name ``actor`` (and ``request_id``). It
+        shares connections and costs; ``with_deadline`` views of it keep the actor."""
+        from dynamorm._features.audit import check_actor
+
+        view = self._view()
+        view._actor = check_actor(actor, request_id)
         return view
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from dynamorm._core.errors import ConfigurationError
 from dynamorm._core.regions import check_region
@@ -20,12 +20,11 @@ from dynamorm._orm.ops import BatchMixin, QueryMixin, TransactionMixin
 TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
     from datetime import datetime
-    from typing import IO, Any, Literal, Self, TypeGuard
+    from typing import IO, Any, Literal, TypeGuard
 
     from dynamorm._core.envelope import KeyProvider
     from dynamorm._features.audit import AuditRecord
     from dynamorm._features.encryption import DataKeyPolicy
-    from dynamorm._io.deadline import LambdaContextLike
     from dynamorm._io.events import Hook
     from dynamorm._orm.model import Model
     from dynamorm._orm.query import Query
@@ -80,7 +79,7 @@ def valid_table_prefix(value: object) -> TypeGuard[str]:
 
 
 def _keyring(
-    client: Client, key_arn: object, endpoint_url: str | None, policy: DataKeyPolicy | None
+    client: Any, key_arn: object, endpoint_url: str | None, policy: DataKeyPolicy | None
 ) -> KeyProvider:
     """The KMS keyring of a DB (imported only when a DB has a key)."""
     if not valid_key_arn(key_arn):
@@ -95,13 +94,93 @@ def _keyring(
         region=key_arn.split(":")[3],
         endpoint=kms_endpoint(key_arn.split(":")[3], endpoint_url),
         credentials=client.credentials,
-        transport=client.transport,
+        # the keyring is blocking (an AsyncDB runs it in a worker thread): a blocking transport
+        transport=client.transport if isinstance(client, Client) else None,
         retry=client.retry,
         connect_timeout=client.connect_timeout,
         read_timeout=client.read_timeout,
     )
     kms.hooks = client.hooks  # one list: hooks added to the DB see KMS requests too
     return KmsKeyring(kms, key_arn, policy)
+
+
+def configure(
+    db: DBBase,
+    client_class: Callable[..., Any],
+    *,
+    region: str | None,
+    endpoint_url: str | None,
+    credentials: Any,
+    table_prefix: str,
+    retry: RetryPolicy | None,
+    timeout: float | tuple[float, float] | None,
+    transport: Any,
+    cursor_secret: str | bytes | None,
+    hooks: Iterable[Hook],
+    page_size: int | None,
+    parallelism: int | None,
+    kms_key_arn: str | None,
+    kms_endpoint_url: str | None,
+    data_keys: DataKeyPolicy | None,
+) -> None:
+    """Check a ``DB``'s (or ``AsyncDB``'s) options and set its state; ``client_class`` makes
+    its client (``Client`` or ``AsyncClient``, which take the same arguments)."""
+    if not region:
+        from dynamorm._io.endpoints import default_region  # env, then the profile
+
+        region = default_region()
+    if not region:
+        raise ConfigurationError(
+            "no region: pass DB(region='us-east-1'), set AWS_REGION (Lambda sets it for "
+            "you) or a region in the active profile of ~/.aws/config"
+        )
+    if not valid_table_prefix(table_prefix):
+        raise ConfigurationError(
+            f"table_prefix may hold only letters, digits, '_', '-' and '.', got {table_prefix!r}"
+        )
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+    endpoint_url = (
+        endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    region = check_region(region, custom_endpoint=bool(endpoint_url))
+    if not endpoint_url:
+        from dynamorm._io.endpoints import aws_endpoint  # regional, FIPS or dual-stack
+
+        endpoint_url = aws_endpoint(region)
+    endpoint = Endpoint(endpoint_url)
+    connect_timeout, read_timeout = _timeouts(timeout)
+    if cursor_secret is not None and (
+        not isinstance(cursor_secret, str | bytes) or len(cursor_secret) < 16
+    ):
+        raise ConfigurationError("cursor_secret must be a str or bytes of at least 16 characters")
+    db._init_base()
+    page_size, parallelism = _tuning(page_size, parallelism)
+    db.default_page_size = page_size
+    db.default_parallelism = parallelism
+    db.region = region
+    db.table_prefix = table_prefix
+    db.cursor_secret = cursor_secret.encode() if isinstance(cursor_secret, str) else cursor_secret
+    db.client = client_class(
+        region=region,
+        endpoint=endpoint,
+        credentials=resolve_credentials(credentials),
+        transport=transport,
+        retry=retry,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        hooks=hooks,
+    )
+    db.client.table_prefix = table_prefix
+    db.kms_endpoint_url = kms_endpoint_url
+    db.data_keys = data_keys
+    db.keyring = None
+    if kms_key_arn is not None:
+        db.keyring = _keyring(db.client, kms_key_arn, kms_endpoint_url, data_keys)
+    elif data_keys is not None:
+        raise ConfigurationError("data_keys= applies with kms_key_arn= only")
 
 
 class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
@@ -124,9 +203,6 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
     reused and cached per ``data_keys`` (a :class:`DataKeyPolicy`); see docs/encryption.md.
     """
 
-    _actor: tuple[str, str | None] | None = None
-    """The actor of audited writes, on a ``with_actor`` view."""
-
     def __init__(
         self,
         *,
@@ -145,67 +221,24 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         kms_endpoint_url: str | None = None,
         data_keys: DataKeyPolicy | None = None,
     ) -> None:
-        if not region:
-            from dynamorm._io.endpoints import default_region  # env, then the profile
-
-            region = default_region()
-        if not region:
-            raise ConfigurationError(
-                "no region: pass DB(region='us-east-1'), set AWS_REGION (Lambda sets it for "
-                "you) or a region in the active profile of ~/.aws/config"
-            )
-        if not valid_table_prefix(table_prefix):
-            raise ConfigurationError(
-                "table_prefix may hold only letters, digits, '_', '-' and '.', "
-                f"got {table_prefix!r}"
-            )
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        endpoint_url = (
-            endpoint_url
-            or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-            or os.environ.get("AWS_ENDPOINT_URL")
-        )
-        region = check_region(region, custom_endpoint=bool(endpoint_url))
-        if not endpoint_url:
-            from dynamorm._io.endpoints import aws_endpoint  # regional, FIPS or dual-stack
-
-            endpoint_url = aws_endpoint(region)
-        endpoint = Endpoint(endpoint_url)
-        connect_timeout, read_timeout = _timeouts(timeout)
-        if cursor_secret is not None and (
-            not isinstance(cursor_secret, str | bytes) or len(cursor_secret) < 16
-        ):
-            raise ConfigurationError(
-                "cursor_secret must be a str or bytes of at least 16 characters"
-            )
-        self._init_base()
-        page_size, parallelism = _tuning(page_size, parallelism)
-        self.default_page_size: int | None = page_size
-        self.default_parallelism: int = parallelism
-        self.region = region
-        self.table_prefix = table_prefix
-        self.cursor_secret: bytes | None = (
-            cursor_secret.encode() if isinstance(cursor_secret, str) else cursor_secret
-        )
-        self.client: Client = Client(
+        configure(
+            self,
+            Client,
             region=region,
-            endpoint=endpoint,
-            credentials=resolve_credentials(credentials),
-            transport=transport,
+            endpoint_url=endpoint_url,
+            credentials=credentials,
+            table_prefix=table_prefix,
             retry=retry,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
+            timeout=timeout,
+            transport=transport,
+            cursor_secret=cursor_secret,
             hooks=hooks,
+            page_size=page_size,
+            parallelism=parallelism,
+            kms_key_arn=kms_key_arn,
+            kms_endpoint_url=kms_endpoint_url,
+            data_keys=data_keys,
         )
-        self.client.table_prefix = table_prefix
-        self.kms_endpoint_url: str | None = kms_endpoint_url
-        self.data_keys: DataKeyPolicy | None = data_keys
-        self.keyring: KeyProvider | None = None
-        if kms_key_arn is not None:
-            self.keyring = _keyring(self.client, kms_key_arn, kms_endpoint_url, data_keys)
-        elif data_keys is not None:
-            raise ConfigurationError("data_keys= applies with kms_key_arn= only")
 
     # --- tables -------------------------------------------------------------------------------
 
@@ -291,31 +324,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
 
         return tables.describe_table(self, model)
 
-    def with_deadline(
-        self, context_or_seconds: LambdaContextLike | float, *, buffer: float | None = None
-    ) -> DB:
-        """A view of this DB whose every request, retry, backoff, page and batch loop stops
-        before a deadline, raising ``DeadlineExceeded`` (a ``TimeoutError``).
-
-        Pass the Lambda context (its remaining time less ``buffer``, by default scaled to the
-        function's memory) or seconds from now. The view shares connections, credentials, hooks
-        and table prefix; ``view.consumed`` counts what went through the view, and the
-        parent's ``consumed`` includes it.
-        """
-        view = self._view()
-        view.client = self.client.with_deadline(context_or_seconds, buffer=buffer)
-        return view
-
     # --- audit trail (the work lives in dynamorm._features.audit*, imported on first use) -------
-
-    def with_actor(self, actor: str, *, request_id: str | None = None) -> Self:
-        """A view of this DB whose audited writes name ``actor`` (and ``request_id``). It
-        shares connections and costs; ``with_deadline`` views of it keep the actor."""
-        from dynamorm._features.audit import check_actor
-
-        view = self._view()
-        view._actor = check_actor(actor, request_id)
-        return view
 
     def audit_history(
         self,
@@ -330,7 +339,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         the audit table's model when it is not the item model's (stream-based audit)."""
         from dynamorm._features.audit_query import history
 
-        return history(self, target, since=since, until=until, record=record)
+        return history(self, target, since=since, until=until, record=record, reader=self.query)
 
     def audit_by_actor(
         self,
@@ -343,7 +352,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         """The records of one actor (index ``by-actor``), newest first."""
         from dynamorm._features.audit_query import by_actor
 
-        return by_actor(self, actor, since=since, until=until, record=record)
+        return by_actor(actor, since=since, until=until, record=record, reader=self.query)
 
     def audit_between(
         self, since: datetime, until: datetime, *, record: type[AuditRecord] | None = None

@@ -35,14 +35,16 @@ from dynamorm._core.errors import (
     OutcomeUnknown,
     TransactionCanceled,
 )
+from dynamorm._core.steps import Call
 from dynamorm._io.client import Replay
-from dynamorm._orm.crud import reading
+from dynamorm._orm.crud import NOTHING, opening
 from dynamorm._orm.keys import describe
 from dynamorm._orm.meta import TOKEN_ATTRIBUTE
 from dynamorm._orm.versioning import stored_version
 from dynamorm._orm.writes import capacity_detail
 
 if TYPE_CHECKING:
+    from dynamorm._core.steps import Flow
     from dynamorm._orm.base import DBBase
     from dynamorm._orm.meta import Item
     from dynamorm._orm.results import Capacity
@@ -56,9 +58,9 @@ _VALUE = ":dm_tok"
 _MINE = ":dm_mine"
 
 
-def send_plan(db: DBBase, plan: WritePlan) -> tuple[dict[str, Any], Capacity]:
-    """Send a single-item write plan exactly once; update its instance; return the response
-    (with ``Attributes`` for an update) and the capacity consumed."""
+def send_plan(db: DBBase, plan: WritePlan) -> Flow[tuple[dict[str, Any], Capacity]]:
+    """Send a single-item write plan exactly once; update its instance; the flow returns the
+    response (with ``Attributes`` for an update) and the capacity consumed."""
     if plan.extra or not plan.replayable or (plan.kind == "delete" and plan.condition is not None):
         return _send_transaction(db, plan)
     return _send_single(db, plan, None if plan.kind == "delete" else new_token())
@@ -72,7 +74,9 @@ def new_token() -> str:
 _URL_SAFE = str.maketrans("+/", "-_")
 
 
-def _send_single(db: DBBase, plan: WritePlan, token: str | None) -> tuple[dict[str, Any], Capacity]:
+def _send_single(
+    db: DBBase, plan: WritePlan, token: str | None
+) -> Flow[tuple[dict[str, Any], Capacity]]:
     payload = plan.request()
     if token is None:
         replay = Replay(lambda: payload)
@@ -82,27 +86,31 @@ def _send_single(db: DBBase, plan: WritePlan, token: str | None) -> tuple[dict[s
         if plan.kind == "create" and plan.item is not None:
             plan.item[TOKEN_ATTRIBUTE] = {"S": value}  # what is stored once it succeeds
         replay = Replay(lambda: _guarded(payload, token))
+    meta = plan.meta
     try:
-        response = db.client.call(plan.operation, payload, replay=replay)
+        response = yield Call(plan.operation, payload, replay=replay)
     except OutcomeUnknown as exc:
         exc.key = _key_values(plan)  # by field name (the client knows only the raw key)
         raise
     except ConditionFailed as exc:
         item = exc.item
+        scope = (yield opening(db, meta, (item,), best_effort=True)) if meta.encrypted else NOTHING
         if not replay.sent:
-            with reading(db, plan.meta, (item,), best_effort=True):
+            with scope:
                 raise plan.failure(item, exc) from None
         if token is None or not _landed(item, token):
-            with reading(db, plan.meta, (item,), best_effort=True):
+            with scope:
                 raise _undecided(plan, item, exc) from None
         assert item is not None
         response = {"Attributes": item}  # the stored item: what a normal return would give
-        with reading(db, plan.meta, (item,)):
+        if meta.encrypted:
+            scope = yield opening(db, meta, (item,))
+        with scope:
             plan.succeeded(None if plan.kind == "create" else item)
         return response, db._account(response, "write", plan.operation)
     capacity = db._account(response, "write", plan.operation)
     new_item = response.get("Attributes")
-    with reading(db, plan.meta, (new_item,)):
+    with (yield opening(db, meta, (new_item,))) if meta.encrypted else NOTHING:
         plan.succeeded(new_item)
     return response, capacity
 
@@ -196,7 +204,7 @@ def _undecided(plan: WritePlan, item: Item | None, cause: ConditionFailed) -> Ex
     return error
 
 
-def _send_transaction(db: DBBase, plan: WritePlan) -> tuple[dict[str, Any], Capacity]:
+def _send_transaction(db: DBBase, plan: WritePlan) -> Flow[tuple[dict[str, Any], Capacity]]:
     """The write (and the extra actions features added to it) as one TransactWriteItems with
     a ClientRequestToken, so DynamoDB deduplicates its re-sends. A failed condition raises the
     error its action maps it to (the main action's first). An ``update`` reads the item back
@@ -210,20 +218,20 @@ def _send_transaction(db: DBBase, plan: WritePlan) -> tuple[dict[str, Any], Capa
         "ClientRequestToken": str(uuid.uuid4()),
         "ReturnConsumedCapacity": capacity_detail((plan.meta,)),
     }
+    meta = plan.meta
     try:
-        response = db.client.call("TransactWriteItems", payload)
+        response = yield Call("TransactWriteItems", payload)
     except TransactionCanceled as exc:
-        explained = explain_canceled(exc, [plan], db)
+        explained = yield from explain_canceled(exc, [plan], db)
         for failure in explained.failures:
             if failure.error is not None:
                 raise failure.error from explained
         raise explained from None
     capacity = db._account(response, "write", "TransactWriteItems")
     if plan.kind != "update":
-        with reading(db, plan.meta, ()):
-            plan.succeeded()
+        plan.succeeded()
         return response, capacity
-    read = db.client.call(
+    read = yield Call(
         "GetItem",
         {
             "TableName": plan.body["TableName"],
@@ -239,7 +247,7 @@ def _send_transaction(db: DBBase, plan: WritePlan) -> tuple[dict[str, Any], Capa
             f"{plan.describe()} was updated, then deleted before it could be read back "
             "(the update was applied)"
         )
-    with reading(db, plan.meta, (item,)):
+    with (yield opening(db, meta, (item,))) if meta.encrypted else NOTHING:
         plan.succeeded(item)
     return {**response, "Attributes": item}, capacity
 

@@ -128,6 +128,7 @@ class TransactionMixin(DBBase):
         Targets are keys (``dynamorm.key(...)``), instances or ``(Model, {key values})``;
         with several models the result is typed ``ItemList[Any]``.
         """
+        from dynamorm._io.drive import drive
         from dynamorm._orm.transaction import transact_get
 
-        return transact_get(self, targets)
+        return drive(transact_get(self, targets), self.client)

@@ -195,44 +195,18 @@ class _Reader(Generic[M]):
 
     # --- terminals ----------------------------------------------------------------------------
 
-    def page(self, cursor: str | None = None, limit: int | None = None) -> Page[M]:
-        """One page: a single request (one per segment for a parallel scan).
-
-        ``limit`` caps the items DynamoDB evaluates for it (per segment), by default the
-        ``page_size()``, else the smaller of the ``limit()`` and the DB's default page size. Pass
-        the previous page's ``cursor`` to continue.
-        """
+    def _page_args(
+        self, cursor: str | None, limit: int | None
+    ) -> tuple[Plan[M], State, int | None]:
+        """``page()``'s plan, start state and request limit."""
         if limit is not None:
             _positive("page", limit)
         plan = self._plan(counting=False)
         state = self._start(plan, cursor)
-        return one_page(self._db, plan, state, limit or self._page_size or self._default_page())
+        return plan, state, limit or self._page_size or self._default_page()
 
-    def pages(self, cursor: str | None = None) -> Iterator[Page[M]]:
-        """Every page, lazily, from the start or from ``cursor``, up to the ``limit()``."""
-        plan = self._plan(counting=False)
-        state = self._start(plan, cursor)
-        return iterate(
-            self._db, plan, state, max_items=self._limit, page_size=self._effective_page_size()
-        )
-
-    def __iter__(self) -> Iterator[M]:
-        for page in self.pages():
-            yield from page.items
-
-    def all(self) -> list[M]:
-        """Every item (up to the ``limit()``) in a list."""
-        return list(self)
-
-    def first(self) -> M | None:
-        """The first item, or None."""
-        for item in self.limit(1):
-            return item
-        return None
-
-    def one(self) -> M:
-        """The only item; ``NotFound`` if there is none, ``MultipleResults`` if there are more."""
-        items = list(self.limit(2))
+    def _only(self, items: list[M]) -> M:
+        """``one()``'s answer from the first two items."""
         if not items:
             raise NotFound(f"no {self._meta_info.name} matched the {self._operation.lower()}")
         if len(items) > 1:
@@ -241,20 +215,6 @@ class _Reader(Generic[M]):
                 "passed to one(); use first(), or narrow the key condition or filter"
             )
         return items[0]
-
-    def count(self) -> int:
-        """How many items match (``Select=COUNT`` over every page, up to the ``limit()``)."""
-        plan = self._plan(counting=True)
-        total = 0
-        for page in iterate(
-            self._db,
-            plan,
-            self._start(plan, None),
-            max_items=self._limit,
-            page_size=self._effective_page_size(),
-        ):
-            total += page.count
-        return total if self._limit is None else min(total, self._limit)
 
     def _effective_page_size(self) -> int | None:
         """The page size: ``page_size()``, else the DB's (memory-aware) default."""
@@ -340,6 +300,7 @@ class _Reader(Generic[M]):
             filtered=flt is not None,
             counting=counting,
             what=what,
+            sealed=bool(meta.encrypted),
         )
 
     def __repr__(self) -> str:
@@ -347,8 +308,61 @@ class _Reader(Generic[M]):
         return f"{type(self).__name__}({self._meta_info.name}{index})"
 
 
-class Query(_Reader[M]):
-    """An immutable query builder: ``db.query(Model).where(key condition)...``."""
+class _Pages(_Reader[M]):
+    """The blocking terminals of queries and scans (``AsyncQuery``/``AsyncScan`` await theirs)."""
+
+    def page(self, cursor: str | None = None, limit: int | None = None) -> Page[M]:
+        """One page: a single request (one per segment for a parallel scan).
+
+        ``limit`` caps the items DynamoDB evaluates for it (per segment), by default the
+        ``page_size()``, else the smaller of the ``limit()`` and the DB's default page size. Pass
+        the previous page's ``cursor`` to continue.
+        """
+        return one_page(self._db, *self._page_args(cursor, limit))
+
+    def pages(self, cursor: str | None = None) -> Iterator[Page[M]]:
+        """Every page, lazily, from the start or from ``cursor``, up to the ``limit()``."""
+        plan = self._plan(counting=False)
+        state = self._start(plan, cursor)
+        return iterate(
+            self._db, plan, state, max_items=self._limit, page_size=self._effective_page_size()
+        )
+
+    def __iter__(self) -> Iterator[M]:
+        for page in self.pages():
+            yield from page.items
+
+    def all(self) -> list[M]:
+        """Every item (up to the ``limit()``) in a list."""
+        return list(self)
+
+    def first(self) -> M | None:
+        """The first item, or None."""
+        for item in self.limit(1):
+            return item
+        return None
+
+    def one(self) -> M:
+        """The only item; ``NotFound`` if there is none, ``MultipleResults`` if there are more."""
+        return self._only(list(self.limit(2)))
+
+    def count(self) -> int:
+        """How many items match (``Select=COUNT`` over every page, up to the ``limit()``)."""
+        plan = self._plan(counting=True)
+        total = 0
+        for page in iterate(
+            self._db,
+            plan,
+            self._start(plan, None),
+            max_items=self._limit,
+            page_size=self._effective_page_size(),
+        ):
+            total += page.count
+        return total if self._limit is None else min(total, self._limit)
+
+
+class QueryBuilder(_Reader[M]):
+    """What ``Query`` and ``AsyncQuery`` share: the key condition, order and plan."""
 
     _operation = "Query"
 
@@ -454,8 +468,12 @@ class Query(_Reader[M]):
             )
 
 
-class Scan(_Reader[M]):
-    """An immutable scan builder: ``db.scan(Model, segments=4).filter(...)``."""
+class Query(QueryBuilder[M], _Pages[M]):
+    """An immutable query builder: ``db.query(Model).where(key condition)...``."""
+
+
+class ScanBuilder(_Reader[M]):
+    """What ``Scan`` and ``AsyncScan`` share: the segments and plan."""
 
     _operation = "Scan"
 
@@ -474,3 +492,7 @@ class Scan(_Reader[M]):
         return self._build(
             self._index, key=None, binding=(str(self._segment_count),), counting=counting
         )
+
+
+class Scan(ScanBuilder[M], _Pages[M]):
+    """An immutable scan builder: ``db.scan(Model, segments=4).filter(...)``."""

@@ -13,11 +13,14 @@ from dynamorm._core.errors import (
     ValidationError,
 )
 from dynamorm._core.expressions import Condition, UpdateAction
+from dynamorm._core.steps import Blocking, Call
+from dynamorm._io.drive import drive
 from dynamorm._orm.base import DBBase
+from dynamorm._orm.crud import NOTHING, opening, sealing
 from dynamorm._orm.keys import Key, describe, freeze_key
 from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.results import Capacity
-from dynamorm._orm.sealed import reading, writing
+from dynamorm._orm.sealed import reading
 from dynamorm._orm.writes import (
     WritePlan,
     capacity_detail,
@@ -32,6 +35,7 @@ from dynamorm._orm.writes import (
 )
 
 if TYPE_CHECKING:
+    from dynamorm._core.steps import Flow
     from dynamorm._orm.model import Model
 
 MAX_TRANSACTION_ACTIONS = 100
@@ -52,16 +56,11 @@ class ItemList(list[T], Generic[T]):
         self.consumed = consumed
 
 
-class Transaction:
-    """Writes committed together, atomically, when the ``with`` block exits without an error.
+class TransactionBase:
+    """What ``Transaction`` and ``AsyncTransaction`` share: the actions (each a flow, as
+    adding one may read for a feature), their checks, and the commit flow."""
 
-    Up to 100 actions across tables, one per item; a mistake (the 101st action, a second
-    action on the same item, an invalid value) raises where the action is added, before
-    anything is sent. The commit carries a ClientRequestToken, so its retries (transaction
-    conflicts, throttling, lost responses) are applied at most once. After the commit the
-    instances get their new ``updated_at``/``created_at``/version; ``consumed`` holds the
-    capacity used.
-    """
+    _db: DBBase
 
     def __init__(self, db: DBBase, token: str | None = None) -> None:
         self._db = db
@@ -82,105 +81,9 @@ class Transaction:
         self._state = "open"
         self.consumed: Capacity | None = None
 
-    def create(self, obj: Model, *, condition: Condition | None = None) -> None:
-        """Add a conditional create (fails the transaction if the item exists)."""
-        meta = self._meta(obj)
-        with writing(self._db, meta):
-            plan = plan_create(meta, self._table(meta), obj, self._now, condition=condition)
-        self._add(plan)
-
-    def put(
-        self, obj: Model, *, condition: Condition | None = None, check_version: bool = True
-    ) -> None:
-        """Add an upsert of the instance's declared fields (as ``db.put``)."""
-        meta = self._meta(obj)
-        with writing(self._db, meta):
-            plan = plan_put(
-                meta,
-                self._table(meta),
-                obj,
-                self._now,
-                condition=condition,
-                check_version=check_version,
-            )
-        self._add(plan)
-
-    def update(
-        self,
-        target: Model | Key[Any],
-        *actions: UpdateAction,
-        condition: Condition | None = None,
-        check_version: bool = True,
-    ) -> None:
-        """Add an update of an existing item (as ``db.update``). DynamoDB returns no values in
-        a transaction, so on an instance the attributes the actions wrote become unset."""
-        meta = self._meta(target)
-        with writing(self._db, meta, () if isinstance(target, Key) else (target,)):
-            plan = plan_update(
-                meta,
-                self._table(meta),
-                target,
-                actions,
-                self._now,
-                condition=condition,
-                check_version=check_version,
-            )
-        self._add(plan)
-
-    def save(self, obj: Model, *, condition: Condition | None = None) -> None:
-        """Add the instance's changes (as ``db.save``); nothing is added if nothing changed."""
-        meta = self._meta(obj)
-        with writing(self._db, meta, (obj,)):
-            plan = plan_save(meta, self._table(meta), obj, self._now, condition=condition)
-        if plan is not None:
-            self._add(plan)
-
-    def delete(
-        self,
-        target: Model | Key[Any],
-        *,
-        condition: Condition | None = None,
-        check_version: bool = True,
-    ) -> None:
-        """Add a delete (as ``db.delete``)."""
-        meta = self._meta(target)
-        plan = plan_delete(
-            meta, self._table(meta), target, condition=condition, check_version=check_version
-        )
-        self._add(plan)
-
-    def check(
-        self,
-        target: Model | Key[Any],
-        condition: Condition | None = None,
-        *,
-        check_version: bool = True,
-    ) -> None:
-        """Add a condition on an item that is not written; on an instance its version is
-        checked too (unless ``check_version=False``)."""
-        meta = self._meta(target)
-        plan = plan_check(
-            meta, self._table(meta), target, condition=condition, check_version=check_version
-        )
-        self._add(plan)
-
     def __len__(self) -> int:
         """The number of actions (a write's unique sentinels and audit records included)."""
         return self._actions
-
-    def __enter__(self) -> Transaction:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self._state = "abandoned"
-            return
-        self._commit()
 
     def __repr__(self) -> str:
         return f"Transaction({self._actions} actions, {self._state}, token={self.token!r})"
@@ -196,8 +99,76 @@ class Transaction:
     def _table(self, meta: ModelMeta) -> str:
         return self._db._table(meta)
 
-    def _add(self, plan: WritePlan) -> None:
-        extend_plan(plan, self._db)
+    # The flows behind the methods (an AsyncTransaction drives the same ones).
+
+    def _create(self, obj: Model, condition: Condition | None) -> Flow[None]:
+        meta = self._meta(obj)
+        with (yield sealing(self._db, meta)) if meta.encrypted else NOTHING:
+            plan = plan_create(meta, self._table(meta), obj, self._now, condition=condition)
+        yield from self._add(plan)
+
+    def _put(self, obj: Model, condition: Condition | None, check_version: bool) -> Flow[None]:
+        meta = self._meta(obj)
+        with (yield sealing(self._db, meta)) if meta.encrypted else NOTHING:
+            plan = plan_put(
+                meta,
+                self._table(meta),
+                obj,
+                self._now,
+                condition=condition,
+                check_version=check_version,
+            )
+        yield from self._add(plan)
+
+    def _update(
+        self,
+        target: Model | Key[Any],
+        actions: tuple[UpdateAction, ...],
+        condition: Condition | None,
+        check_version: bool,
+    ) -> Flow[None]:
+        meta = self._meta(target)
+        objs = () if isinstance(target, Key) else (target,)
+        with (yield sealing(self._db, meta, objs)) if meta.encrypted else NOTHING:
+            plan = plan_update(
+                meta,
+                self._table(meta),
+                target,
+                actions,
+                self._now,
+                condition=condition,
+                check_version=check_version,
+            )
+        yield from self._add(plan)
+
+    def _save(self, obj: Model, condition: Condition | None) -> Flow[None]:
+        meta = self._meta(obj)
+        with (yield sealing(self._db, meta, (obj,))) if meta.encrypted else NOTHING:
+            plan = plan_save(meta, self._table(meta), obj, self._now, condition=condition)
+        if plan is not None:
+            yield from self._add(plan)
+
+    def _delete(
+        self, target: Model | Key[Any], condition: Condition | None, check_version: bool
+    ) -> Flow[None]:
+        meta = self._meta(target)
+        plan = plan_delete(
+            meta, self._table(meta), target, condition=condition, check_version=check_version
+        )
+        yield from self._add(plan)
+
+    def _check(
+        self, target: Model | Key[Any], condition: Condition | None, check_version: bool
+    ) -> Flow[None]:
+        meta = self._meta(target)
+        plan = plan_check(
+            meta, self._table(meta), target, condition=condition, check_version=check_version
+        )
+        yield from self._add(plan)
+
+    def _add(self, plan: WritePlan) -> Flow[None]:
+        if plan.meta.extenders:
+            yield from extend_plan(plan, self._db)
         count = 1 + len(plan.extra)
         if self._actions + count > MAX_TRANSACTION_ACTIONS:
             where = f"would be action {self._actions + 1}"
@@ -232,7 +203,7 @@ class Transaction:
         self._actions += count
         self._plans.append(plan)
 
-    def _commit(self) -> None:
+    def _commit(self) -> Flow[None]:
         plans = self._plans
         if not plans:
             self._state = "committed"
@@ -244,19 +215,91 @@ class Transaction:
             "ReturnConsumedCapacity": capacity_detail([plan.meta for plan in plans]),
         }
         try:
-            response = self._db.client.call("TransactWriteItems", payload)
+            response = yield Call("TransactWriteItems", payload)
         except TransactionCanceled as exc:
             self._state = "canceled"
-            raise explain_canceled(exc, plans, self._db) from None
+            raise (yield from explain_canceled(exc, plans, self._db)) from None
         self._state = "committed"
         self.consumed = self._db._account(response, "write", "TransactWriteItems")
         for plan in plans:
             plan.succeeded()
 
 
+class Transaction(TransactionBase):
+    """Writes committed together, atomically, when the ``with`` block exits without an error.
+
+    Up to 100 actions across tables, one per item; a mistake (the 101st action, a second
+    action on the same item, an invalid value) raises where the action is added, before
+    anything is sent. The commit carries a ClientRequestToken, so its retries (transaction
+    conflicts, throttling, lost responses) are applied at most once. After the commit the
+    instances get their new ``updated_at``/``created_at``/version; ``consumed`` holds the
+    capacity used.
+    """
+
+    def create(self, obj: Model, *, condition: Condition | None = None) -> None:
+        """Add a conditional create (fails the transaction if the item exists)."""
+        drive(self._create(obj, condition), self._db.client)
+
+    def put(
+        self, obj: Model, *, condition: Condition | None = None, check_version: bool = True
+    ) -> None:
+        """Add an upsert of the instance's declared fields (as ``db.put``)."""
+        drive(self._put(obj, condition, check_version), self._db.client)
+
+    def update(
+        self,
+        target: Model | Key[Any],
+        *actions: UpdateAction,
+        condition: Condition | None = None,
+        check_version: bool = True,
+    ) -> None:
+        """Add an update of an existing item (as ``db.update``). DynamoDB returns no values in
+        a transaction, so on an instance the attributes the actions wrote become unset."""
+        drive(self._update(target, actions, condition, check_version), self._db.client)
+
+    def save(self, obj: Model, *, condition: Condition | None = None) -> None:
+        """Add the instance's changes (as ``db.save``); nothing is added if nothing changed."""
+        drive(self._save(obj, condition), self._db.client)
+
+    def delete(
+        self,
+        target: Model | Key[Any],
+        *,
+        condition: Condition | None = None,
+        check_version: bool = True,
+    ) -> None:
+        """Add a delete (as ``db.delete``)."""
+        drive(self._delete(target, condition, check_version), self._db.client)
+
+    def check(
+        self,
+        target: Model | Key[Any],
+        condition: Condition | None = None,
+        *,
+        check_version: bool = True,
+    ) -> None:
+        """Add a condition on an item that is not written; on an instance its version is
+        checked too (unless ``check_version=False``)."""
+        drive(self._check(target, condition, check_version), self._db.client)
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._state = "abandoned"
+            return
+        drive(self._commit(), self._db.client)
+
+
 def explain_canceled(
     exc: TransactionCanceled, plans: list[WritePlan], db: DBBase | None = None
-) -> TransactionCanceled:
+) -> Flow[TransactionCanceled]:
     """Map the cancellation reasons to the actions (a write's extra actions included); ``db``
     opens the data keys of encrypted fields in the items returned (when it can)."""
     lines = []
@@ -270,7 +313,12 @@ def explain_canceled(
         error = None
         if code == "ConditionalCheckFailed":
             if extra is None:
-                with reading(db, plan.meta, (item,), best_effort=True):
+                scope = NOTHING
+                if plan.meta.encrypted:
+                    scope = yield Blocking(
+                        lambda: reading(db, plan.meta, (item,), best_effort=True)  # noqa: B023
+                    )
+                with scope:
                     error = plan.failure(item)
             else:
                 error = extra.failure(item)
@@ -294,7 +342,7 @@ def explain_canceled(
 
 def transact_get(
     db: DBBase, targets: Sequence[Key[Any] | Model | tuple[type[Model], Mapping[str, Any]]]
-) -> ItemList[Any]:
+) -> Flow[ItemList[Any]]:
     """``db.transact_get`` (see :meth:`DB.transact_get`)."""
     keys = [_as_key(t) for t in targets]
     if not 1 <= len(keys) <= MAX_TRANSACTION_ACTIONS:
@@ -313,7 +361,7 @@ def transact_get(
             )
         seen.add(identity)
         entries.append({"Get": {"TableName": table, "Key": key_item}})
-    response = db.client.call(
+    response = yield Call(
         "TransactGetItems", {"TransactItems": entries, "ReturnConsumedCapacity": "TOTAL"}
     )
     capacity = db._account(response, "read", "TransactGetItems")
@@ -323,7 +371,7 @@ def transact_get(
         if item is None:
             out.append(None)
             continue
-        with reading(db, meta, (item,)):
+        with (yield opening(db, meta, (item,))) if meta.encrypted else NOTHING:
             out.append(meta.from_item(item))
     return ItemList(out, capacity)
 

@@ -12,12 +12,13 @@ through *plan extenders*: objects with ``extend(plan, db)`` listed in ``ModelMet
   None) to a typed error;
 * AND a condition into the main action with :meth:`WritePlan.require`.
 
-``extend_plan`` runs the extenders; ``DB`` runs it before sending a single write and
-``Transaction`` before adding an action. A plan with extra actions is sent as one
-TransactWriteItems carrying a ClientRequestToken (DynamoDB deduplicates a retried commit);
-inside a transaction its actions join the transaction's and count towards the 100. A failed
-commit is mapped per action: the main action by :meth:`WritePlan.failure`, an extra one by
-its ``explain``. Batch writes cannot be atomic, so models with extenders refuse them.
+``extend_plan`` runs the extenders (a flow: a read an extender needs is one of its steps);
+``DB`` runs it before sending a single write and ``Transaction`` before adding an action.
+A plan with extra actions is sent as one TransactWriteItems carrying a ClientRequestToken
+(DynamoDB deduplicates a retried commit); inside a transaction its actions join the
+transaction's and count towards the 100. A failed commit is mapped per action: the main
+action by :meth:`WritePlan.failure`, an extra one by its ``explain``. Batch writes cannot be
+atomic, so models with extenders refuse them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from dynamorm._orm.versioning import Expect, expect_for, own_version
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from dynamorm._core.steps import Flow
     from dynamorm._orm.base import DBBase
 
 
@@ -600,14 +602,17 @@ class PlanExtender(Protocol):
 
     batch_refusal: str
 
-    def extend(self, plan: WritePlan, db: DBBase) -> None:
-        """Add actions or conditions to ``plan`` (may read through ``db``; never writes)."""
+    def extend(self, plan: WritePlan, db: DBBase) -> Flow[None] | None:
+        """Add actions or conditions to ``plan``; return a flow when that needs a read (it
+        may read, never write)."""
 
 
-def extend_plan(plan: WritePlan, db: DBBase) -> WritePlan:
-    """Run the model's plan extenders on ``plan`` (once) and return it."""
+def extend_plan(plan: WritePlan, db: DBBase) -> Flow[WritePlan]:
+    """Run the model's plan extenders on ``plan`` (once); the flow returns the plan."""
     for extender in plan.meta.extenders:
-        extender.extend(plan, db)
+        reads = extender.extend(plan, db)
+        if reads is not None:
+            yield from reads
     return plan
 
 
