@@ -126,7 +126,12 @@ def put_flow(db: DBBase, obj: M, condition: Condition | None, check_version: boo
     meta, _, _ = resolve(obj)
     with (yield sealing(db, meta)) if meta.encrypted else NOTHING:
         plan = plan_put(
-            meta, db._table(meta), obj, db._write_time(meta), condition=condition, check_version=check_version
+            meta,
+            db._table(meta),
+            obj,
+            db._write_time(meta),
+            condition=condition,
+            check_version=check_version,
         )
     yield from send_flow(db, plan)
     return obj
