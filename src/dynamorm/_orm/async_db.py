@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Never, overload
 
+from dynamorm._io.async_client import AsyncClient
 from dynamorm._io.async_drive import adrive
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.crud import (
@@ -39,19 +40,12 @@ if TYPE_CHECKING:
     from dynamorm._orm.transaction import ItemList
 
 
-def _client_class() -> Any:
-    """``AsyncClient`` (imported with the first ``AsyncDB``)."""
-    import importlib
-
-    return importlib.import_module("dynamorm._io.async_client").AsyncClient
-
-
 class AsyncDB(DBBase):
     """A handle on DynamoDB for one account and region, for asyncio code: the options and
     methods of :class:`~dynamorm.DB`, each I/O method awaitable. ``async with AsyncDB(...) as
     db:`` closes its connections on exit (or ``await db.close()``)."""
 
-    client: Any
+    client: AsyncClient  # type: ignore[assignment]  # DBBase's is the blocking Client
     """The ``AsyncClient``: ``await db.client.call("GetItem", {...})`` for raw DynamoDB JSON."""
 
     def __init__(
@@ -74,7 +68,7 @@ class AsyncDB(DBBase):
     ) -> None:
         configure(
             self,
-            _client_class(),
+            AsyncClient,
             region=region,
             endpoint_url=endpoint_url,
             credentials=credentials,
