@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -80,8 +80,7 @@ def make(request: pytest.FixtureRequest, runner: LoopThread) -> Callable[[FakeDy
 
         adb = runner.run(made())
         adb.clock = lambda: T0
-        db: DB = Blocking(adb, runner)  # type: ignore[assignment]
-        return db
+        return cast("DB", Blocking(adb, runner))
 
     return build
 
