@@ -99,7 +99,7 @@ if TYPE_CHECKING:
     from dynamorm._orm._pages import Page
     from dynamorm._orm.async_db import AsyncDB
     from dynamorm._orm.async_query import AsyncQuery, AsyncScan
-    from dynamorm._orm.async_writes import AsyncTransaction
+    from dynamorm._orm.async_writes import AsyncBatchWriter, AsyncTransaction
     from dynamorm._orm.batch import BatchGetResult
     from dynamorm._orm.batch_write import BatchWriter, WriteRequest
     from dynamorm._orm.crud import consumed_capacity
@@ -226,6 +226,7 @@ _LAZY = {
     "CostEstimate": "dynamorm._features.cost_estimate",
     "estimate_cost": "dynamorm._features.cost_estimate",
     # --- asyncio (issue 17) ---
+    "AsyncBatchWriter": "dynamorm._orm.async_writes",
     "AsyncDB": "dynamorm._orm.async_db",
     "AsyncQuery": "dynamorm._orm.async_query",
     "AsyncScan": "dynamorm._orm.async_query",
@@ -393,6 +394,7 @@ __all__ = [
     "DeadlineOutcomeUnknown",
     "OutcomeUnknown",
     # --- asyncio (issue 17): loads asyncio on first use only ---
+    "AsyncBatchWriter",
     "AsyncDB",
     "AsyncQuery",
     "AsyncScan",

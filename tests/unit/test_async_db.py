@@ -212,3 +212,40 @@ def test_async_db_is_a_context_manager_and_closes() -> None:
             return repr(db) + got.merchant_id
 
     assert asyncio.run(main()).startswith("AsyncDB(region='us-east-1'")
+
+
+def test_batch_get_retries_unprocessed_keys(make: Callable[[FakeDynamo], DB]) -> None:
+    a = {"note_id": {"S": "a"}, "day": {"S": "d"}, "text": {"S": "A"}}
+    b = {"note_id": {"S": "b"}, "day": {"S": "d"}, "text": {"S": "B"}}
+    unread = {"notes": {"Keys": [{"note_id": {"S": "b"}, "day": {"S": "d"}}]}}
+    fake = FakeDynamo(
+        ok(Responses={"notes": [a]}, UnprocessedKeys=unread),
+        ok(Responses={"notes": [b]}),
+    )
+    db = make(fake)
+    keys = [{"note_id": n, "day": "d"} for n in ("a", "b", "c")]
+    got = db.batch_get(Note, keys)
+    assert [n.text for n in got] == ["A", "B"]
+    assert got.missing == [{"note_id": "c", "day": "d"}]
+    assert [len(p["RequestItems"]["notes"]["Keys"]) for _, p in fake.sent] == [3, 1]
+
+
+def test_batch_write_flushes_on_exit_in_chunks(make: Callable[[FakeDynamo], DB]) -> None:
+    fake = FakeDynamo(ok())
+    db = make(fake)
+    with db.batch_write(parallel=2) as w:
+        for i in range(30):
+            w.put(Note(note_id=f"n{i}", day="d"))
+        w.delete(key(Note, note_id="x", day="d"))
+    assert w.written == 31
+    assert sorted(len(p["RequestItems"]["notes"]) for _, p in fake.sent) == [6, 25]
+    fake.sent.clear()
+
+    def interrupted() -> None:
+        with db.batch_write() as w:
+            w.put(Note(note_id="late", day="d"))
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        interrupted()
+    assert fake.sent == []

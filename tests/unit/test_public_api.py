@@ -156,6 +156,7 @@ EXPORTED = {
     "DeadlineOutcomeUnknown",
     "OutcomeUnknown",
     # asyncio (issue 17)
+    "AsyncBatchWriter",
     "AsyncDB",
     "AsyncQuery",
     "AsyncScan",

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from dynamorm._features.encryption import DataKeyPolicy
     from dynamorm._io.events import Hook
     from dynamorm._orm.async_query import AsyncQuery, AsyncScan
-    from dynamorm._orm.async_writes import AsyncTransaction
+    from dynamorm._orm.async_writes import AsyncBatchWriter, AsyncTransaction
+    from dynamorm._orm.batch import BatchGetResult
     from dynamorm._orm.keys import Key, M
     from dynamorm._orm.model import Model
     from dynamorm._orm.transaction import ItemList
@@ -138,7 +139,7 @@ class AsyncDB(DBBase):
         """Delete the item (as ``DB.delete``)."""
         await adrive(delete_flow(self, target, condition, check_version), self.client)
 
-    # --- queries, transactions -----------------------------------------------------------------
+    # --- queries, batches, transactions -------------------------------------------------------
 
     def query(self, model: type[M]) -> AsyncQuery[M]:
         """A query (as ``DB.query``): ``async for item in q``, ``await q.page()``."""
@@ -151,6 +152,38 @@ class AsyncDB(DBBase):
         from dynamorm._orm.async_query import AsyncScan
 
         return AsyncScan(self, model, self.default_parallelism if segments is None else segments)
+
+    async def batch_get(
+        self,
+        model: type[M],
+        keys: Iterable[Mapping[str, Any] | Key[M] | M],
+        *,
+        consistent: bool = False,
+        projection: Sequence[Path[Any]] | None = None,
+        parallel: int | None = None,
+        partial: bool = False,
+    ) -> BatchGetResult[M]:
+        """Read many items by key with BatchGetItem (as ``DB.batch_get``); ``parallel``
+        requests run as concurrent tasks."""
+        from dynamorm._orm.async_writes import batch_get
+
+        return await batch_get(
+            self,
+            model,
+            keys,
+            consistent=consistent,
+            projection=projection,
+            parallel=parallel,
+            partial=partial,
+        )
+
+    def batch_write(self, *, parallel: int | None = None) -> AsyncBatchWriter:
+        """A batch writer: ``async with db.batch_write() as w: await w.put(a)``."""
+        from dynamorm._orm.async_writes import AsyncBatchWriter
+
+        return AsyncBatchWriter(
+            self, parallel=self.default_parallelism if parallel is None else parallel
+        )
 
     def transaction(self, *, token: str | None = None) -> AsyncTransaction:
         """A write transaction: ``async with db.transaction() as tx: await tx.create(a)``."""

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dynamorm._core.errors import ConfigurationError, ValidationError
 from dynamorm._core.expressions import Path, build_expressions
+from dynamorm._io.drive import drive
 from dynamorm._orm.base import DBBase
+from dynamorm._orm.batch_flow import (
+    GET_CHUNK,
+    ChunkOutcome,
+    GetKey,
+    chunked,
+    get_flow,
+    run_chunks,
+)
+from dynamorm._orm.crud import NOTHING, opening
 from dynamorm._orm.keys import Key
 from dynamorm._orm.model import Model
 from dynamorm._orm.results import Capacity
-from dynamorm._orm.sealed import reading
+
+if TYPE_CHECKING:
+    from dynamorm._core.steps import Flow
+    from dynamorm._orm.meta import ModelMeta
 
 # bound to the class, not to "Model": a string bound makes typing compile() it, and the
 # first compile() of a process costs ~2 ms (CPython creates its AST types)
@@ -51,20 +64,75 @@ class BatchGetResult(Generic[M]):
         )
 
 
-def batch_get(
+class GetJob(Generic[M]):
+    """A ``batch_get`` ready to run: its ``chunks`` of keys, the flow of one chunk
+    (``start``), how many run at once, and :meth:`finish` (a flow) to make the result."""
+
+    def __init__(
+        self,
+        meta: ModelMeta,
+        entries: dict[Any, GetKey],
+        start: Callable[[Sequence[GetKey]], Any],
+        parallel: int,
+        partial: bool,
+    ) -> None:
+        self.meta = meta
+        self.entries = entries
+        self.chunks = chunked(list(entries.values()), GET_CHUNK)
+        self.start = start
+        self.parallel = parallel
+        self.partial = partial
+
+    def finish(self, db: DBBase, outcomes: list[ChunkOutcome[GetKey]]) -> Flow[BatchGetResult[M]]:
+        """The result of the chunks' ``outcomes`` (their data keys opened for encrypted
+        fields); ``BatchIncomplete`` for keys not read unless ``partial``."""
+        from dynamorm._orm.batch_write import incomplete, key_values
+
+        meta, entries = self.meta, self.entries
+        found: list[tuple[int, Any]] = []
+        answered: set[int] = set()
+        unprocessed: list[GetKey] = []
+        consumed = Capacity()
+        for outcome in outcomes:
+            consumed = consumed + outcome.consumed
+            found += [(entry.position, item) for entry, item in outcome.found]
+            answered.update(entry.position for entry in outcome.done)
+            unprocessed += outcome.failed
+        found.sort(key=lambda pair: pair[0])
+        hit = {position for position, _ in found}
+        stored = [item for _, item in found]
+        with (yield opening(db, meta, stored)) if meta.encrypted else NOTHING:
+            items: list[M] = [meta.from_item(item) for item in stored]
+        result = BatchGetResult[M](
+            items,
+            [
+                key_values(meta, e.wire)
+                for e in entries.values()
+                if e.position in answered and e.position not in hit
+            ],
+            [key_values(meta, e.wire) for e in sorted(unprocessed, key=lambda e: e.position)],
+            consumed,
+        )
+        if not unprocessed:
+            return result
+        cause = next(o for o in outcomes if o.failed and not o.skipped)
+        if self.partial and (cause.error is None or cause.deadline or cause.error.retryable):
+            return result
+        what = f"BatchGetItem: {len(unprocessed)} key(s) of {meta.name} not read"
+        raise incomplete(what, outcomes, result.unprocessed, result=result)
+
+
+def get_job(
     db: DBBase,
     model: type[M],
     keys: Iterable[Mapping[str, Any] | Key[M] | M],
     *,
-    consistent: bool = False,
-    projection: Sequence[Path[Any]] | None = None,
-    parallel: int | None = None,
-    partial: bool = False,
-) -> BatchGetResult[M]:
-    """``db.batch_get`` (see :meth:`DB.batch_get`)."""
-    from dynamorm._orm.batch_flow import GET_CHUNK, GetKey, chunked, get_flow, run_chunks
-    from dynamorm._orm.batch_write import incomplete, key_values
-
+    consistent: bool,
+    projection: Sequence[Path[Any]] | None,
+    parallel: int | None,
+    partial: bool,
+) -> GetJob[M]:
+    """``db.batch_get``'s keys (checked, deduplicated) and options as a :class:`GetJob`."""
     if parallel is None:
         parallel = db.default_parallelism
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
@@ -93,41 +161,36 @@ def batch_get(
         paths = [*projection, *(Path[Any](name) for name in names)]
         options.update(build_expressions(projection=paths))
     retry, remaining = db.client.retry, db.client.remaining
-    outcomes = run_chunks(
+    return GetJob(
+        meta,
+        entries,
+        lambda chunk: get_flow(chunk, {table: names}, {table: options}, retry, remaining),
+        parallel,
+        partial,
+    )
+
+
+def batch_get(
+    db: DBBase,
+    model: type[M],
+    keys: Iterable[Mapping[str, Any] | Key[M] | M],
+    *,
+    consistent: bool = False,
+    projection: Sequence[Path[Any]] | None = None,
+    parallel: int | None = None,
+    partial: bool = False,
+) -> BatchGetResult[M]:
+    """``db.batch_get`` (see :meth:`DB.batch_get`): the job's chunks on worker threads."""
+    job = get_job(
         db,
-        "BatchGetItem",
-        "read",
-        chunked(list(entries.values()), GET_CHUNK),
-        start=lambda chunk: get_flow(chunk, {table: names}, {table: options}, retry, remaining),
+        model,
+        keys,
+        consistent=consistent,
+        projection=projection,
         parallel=parallel,
+        partial=partial,
     )
-    found: list[tuple[int, Any]] = []
-    answered: set[int] = set()
-    unprocessed: list[GetKey] = []
-    consumed = Capacity()
-    for outcome in outcomes:
-        consumed = consumed + outcome.consumed
-        found += [(entry.position, item) for entry, item in outcome.found]
-        answered.update(entry.position for entry in outcome.done)
-        unprocessed += outcome.failed
-    found.sort(key=lambda pair: pair[0])
-    hit = {position for position, _ in found}
-    with reading(db, meta, [item for _, item in found]):
-        items = [meta.from_item(item) for _, item in found]
-    result = BatchGetResult[M](
-        items,
-        [
-            key_values(meta, e.wire)
-            for e in entries.values()
-            if e.position in answered and e.position not in hit
-        ],
-        [key_values(meta, e.wire) for e in sorted(unprocessed, key=lambda e: e.position)],
-        consumed,
+    outcomes = run_chunks(
+        db, "BatchGetItem", "read", job.chunks, start=job.start, parallel=job.parallel
     )
-    if not unprocessed:
-        return result
-    cause = next(o for o in outcomes if o.failed and not o.skipped)
-    if partial and (cause.error is None or cause.deadline or cause.error.retryable):
-        return result
-    what = f"BatchGetItem: {len(unprocessed)} key(s) of {meta.name} not read"
-    raise incomplete(what, outcomes, result.unprocessed, result=result)
+    return drive(job.finish(db, outcomes), db.client)

@@ -231,6 +231,20 @@ class _Accounting:
         self.client.sleep(seconds)
 
 
+def skipped(chunk: Sequence[E]) -> ChunkOutcome[E]:
+    """The outcome of a chunk not started because another one had failed."""
+    outcome = ChunkOutcome[E]().stop(list(chunk))
+    outcome.skipped = True
+    return outcome
+
+
+def settled(outcome: ChunkOutcome[E], consumed: list[Capacity]) -> ChunkOutcome[E]:
+    """``outcome`` with the capacity its answers consumed."""
+    for capacity in consumed:
+        outcome.consumed = outcome.consumed + capacity
+    return outcome
+
+
 def run_chunks(
     db: DBBase,
     operation: str,
@@ -249,13 +263,9 @@ def run_chunks(
 
     def run(chunk: Sequence[E]) -> ChunkOutcome[E]:
         if stopped.is_set():
-            skipped = ChunkOutcome[E]().stop(list(chunk))
-            skipped.skipped = True
-            return skipped
+            return skipped(chunk)
         accounting = _Accounting(db, kind)
-        outcome = drive(start(chunk), accounting)
-        for capacity in accounting.consumed:
-            outcome.consumed = outcome.consumed + capacity
+        outcome = settled(drive(start(chunk), accounting), accounting.consumed)
         if outcome.failed:
             stopped.set()
         return outcome

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from dynamorm._core.errors import (
@@ -11,6 +11,7 @@ from dynamorm._core.errors import (
     ConfigurationError,
     ValidationError,
 )
+from dynamorm._io.drive import drive
 from dynamorm._orm.batch_flow import (
     WRITE_CHUNK,
     ChunkOutcome,
@@ -20,15 +21,16 @@ from dynamorm._orm.batch_flow import (
     run_chunks,
     write_flow,
 )
+from dynamorm._orm.crud import NOTHING, sealing
 from dynamorm._orm.keys import Key
 from dynamorm._orm.meta import Item, ModelMeta
 from dynamorm._orm.results import Capacity
-from dynamorm._orm.sealed import writing
 from dynamorm._orm.writes import batch_put_written, refuse_batch, stamp_for_batch_put
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from dynamorm._core.steps import Flow
     from dynamorm._orm.base import DBBase
     from dynamorm._orm.model import Model
 
@@ -82,15 +84,9 @@ def describe(requests: list[Any], limit: int = 3) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-class BatchWriter:
-    """Collects puts and deletes and sends them with BatchWriteItem, 25 per request.
-
-    Use it as ``with db.batch_write() as w:`` (flushed when the block ends normally; a block that
-    raises sends nothing more and discards what is pending) or call :meth:`flush` yourself.
-    Pending requests are flushed automatically whenever ``25 * parallel`` are waiting, so memory
-    stays bounded; what an automatic flush wrote stays written if something later fails.
-    Not thread safe: use one writer per thread.
-    """
+class BatchWriterBase:
+    """What ``BatchWriter`` and ``AsyncBatchWriter`` share: the queue and its checks, the
+    chunks a flush sends and what its outcomes mean."""
 
     def __init__(self, db: DBBase, *, parallel: int = 1) -> None:
         if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
@@ -109,30 +105,21 @@ class BatchWriter:
         """Requests added and not yet sent."""
         return len(self._pending)
 
-    def put(self, obj: Model, *, check_version: bool = True) -> None:
-        """Queue a full-item put (an upsert) of ``obj``, stamped like ``db.put``.
-
-        BatchWriteItem cannot carry conditions, so versioned models are refused unless
-        ``check_version=False`` (then the version is bumped without a check).
-        """
+    def _put(self, obj: Model, check_version: bool) -> Flow[bool]:
+        """Queue a put (a data key first for encrypted fields); True when a flush is due."""
         meta = self._db._meta(obj)
         refuse_batch(meta)
         request = WriteRequest("put", meta, self._db._table(meta), obj, meta.key(obj))
         self._check(meta, request)
-        with writing(self._db, meta):
+        with (yield sealing(self._db, meta)) if meta.encrypted else NOTHING:
             item, request.stamps = stamp_for_batch_put(
                 meta, obj, self._db.clock(), check_version=check_version
             )
         request.wire = {"PutRequest": {"Item": item}}
-        self._add(meta, request)
+        return self._add(meta, request)
 
-    def delete(self, target: Model | Key[Any], *, check_version: bool = True) -> None:
-        """Queue a delete of an instance, or of a key: ``w.delete(key(Payment, merchant_id="m1",
-        payment_id="p1"))``.
-
-        Versioned models are refused unless ``check_version=False`` (the delete cannot be
-        conditioned on the version).
-        """
+    def _delete(self, target: Model | Key[Any], check_version: bool) -> bool:
+        """Queue a delete; True when a flush is due."""
         if isinstance(target, Key):
             meta, stored = target.meta, target.item
         elif isinstance(target, type):
@@ -153,7 +140,7 @@ class BatchWriter:
             )
         request = WriteRequest("delete", meta, self._db._table(meta), target, stored)
         self._check(meta, request)
-        self._add(meta, request)
+        return self._add(meta, request)
 
     def _check(self, meta: ModelMeta, request: WriteRequest) -> None:
         earlier = self._pending.get((request.table, request.ident))
@@ -164,34 +151,25 @@ class BatchWriter:
                 path=meta.name,
             )
 
-    def _add(self, meta: ModelMeta, request: WriteRequest) -> None:
+    def _add(self, meta: ModelMeta, request: WriteRequest) -> bool:
         self._key_names.setdefault(request.table, tuple(f.stored for f in meta.key_fields))
         self._pending[request.table, request.ident] = request
-        if len(self._pending) >= WRITE_CHUNK * self._parallel:
-            self.flush()
+        return len(self._pending) >= WRITE_CHUNK * self._parallel
 
-    def flush(self) -> None:
-        """Send everything pending; raise ``BatchIncomplete`` listing what was not written.
-
-        Unprocessed items are retried with backoff and full jitter, bounded by the client's
-        retry attempts and deadline. After a failure no further chunk is sent; the error's
-        ``unprocessed`` lists exactly the requests of this flush that were not written (a
-        ``BatchDeadlineExceeded`` when the deadline stopped it).
-        """
+    def _take(
+        self,
+    ) -> tuple[list[WriteRequest], Callable[[Sequence[WriteRequest]], Any]]:
+        """The pending requests (now taken) and the flow of one chunk of them."""
         requests = list(self._pending.values())
         self._pending.clear()
-        if not requests:
-            return
-        db = self._db
-        retry, remaining, names = db.client.retry, db.client.remaining, dict(self._key_names)
-        outcomes = run_chunks(
-            db,
-            "BatchWriteItem",
-            "write",
-            chunked(requests, WRITE_CHUNK),
-            start=lambda chunk: write_flow(chunk, names, retry, remaining),
-            parallel=self._parallel,
-        )
+        client = self._db.client
+        retry, remaining, names = client.retry, client.remaining, dict(self._key_names)
+        return requests, lambda chunk: write_flow(chunk, names, retry, remaining)
+
+    def _flushed(
+        self, requests: list[WriteRequest], outcomes: list[ChunkOutcome[WriteRequest]]
+    ) -> None:
+        """Count what a flush wrote and update its instances; ``BatchIncomplete`` for the rest."""
         failed: list[WriteRequest] = []
         for outcome in outcomes:
             self.consumed = self.consumed + outcome.consumed
@@ -207,6 +185,68 @@ class BatchWriter:
             what = f"BatchWriteItem: {len(failed)} request(s) not written"
             raise incomplete(what, outcomes, failed, written=self.written)
 
+    def _discard(self, exc: BaseException) -> None:
+        """A block that raised: nothing more is sent, the pending requests are dropped."""
+        if self._pending:
+            exc.add_note(
+                f"dynamorm: the batch writer discarded {len(self._pending)} unsent request(s) "
+                "because its block raised"
+            )
+            self._pending.clear()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(pending={len(self._pending)}, written={self.written})"
+
+
+class BatchWriter(BatchWriterBase):
+    """Collects puts and deletes and sends them with BatchWriteItem, 25 per request.
+
+    Use it as ``with db.batch_write() as w:`` (flushed when the block ends normally; a block that
+    raises sends nothing more and discards what is pending) or call :meth:`flush` yourself.
+    Pending requests are flushed automatically whenever ``25 * parallel`` are waiting, so memory
+    stays bounded; what an automatic flush wrote stays written if something later fails.
+    Not thread safe: use one writer per thread.
+    """
+
+    def put(self, obj: Model, *, check_version: bool = True) -> None:
+        """Queue a full-item put (an upsert) of ``obj``, stamped like ``db.put``.
+
+        BatchWriteItem cannot carry conditions, so versioned models are refused unless
+        ``check_version=False`` (then the version is bumped without a check).
+        """
+        if drive(self._put(obj, check_version), self._db.client):
+            self.flush()
+
+    def delete(self, target: Model | Key[Any], *, check_version: bool = True) -> None:
+        """Queue a delete of an instance, or of a key: ``w.delete(key(Payment, merchant_id="m1",
+        payment_id="p1"))``.
+
+        Versioned models are refused unless ``check_version=False`` (the delete cannot be
+        conditioned on the version).
+        """
+        if self._delete(target, check_version):
+            self.flush()
+
+    def flush(self) -> None:
+        """Send everything pending; raise ``BatchIncomplete`` listing what was not written.
+
+        Unprocessed items are retried with backoff and full jitter, bounded by the client's
+        retry attempts and deadline. After a failure no further chunk is sent; the error's
+        ``unprocessed`` lists exactly the requests of this flush that were not written (a
+        ``BatchDeadlineExceeded`` when the deadline stopped it).
+        """
+        requests, start = self._take()
+        if requests:
+            outcomes = run_chunks(
+                self._db,
+                "BatchWriteItem",
+                "write",
+                chunked(requests, WRITE_CHUNK),
+                start=start,
+                parallel=self._parallel,
+            )
+            self._flushed(requests, outcomes)
+
     def __enter__(self) -> BatchWriter:
         return self
 
@@ -218,16 +258,8 @@ class BatchWriter:
     ) -> None:
         if exc is None:
             self.flush()
-            return
-        if self._pending:
-            exc.add_note(
-                f"dynamorm: the batch writer discarded {len(self._pending)} unsent request(s) "
-                "because its block raised"
-            )
-            self._pending.clear()
-
-    def __repr__(self) -> str:
-        return f"BatchWriter(pending={len(self._pending)}, written={self.written})"
+        else:
+            self._discard(exc)
 
 
 def incomplete(
