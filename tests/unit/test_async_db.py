@@ -249,3 +249,22 @@ def test_batch_write_flushes_on_exit_in_chunks(make: Callable[[FakeDynamo], DB])
     with pytest.raises(RuntimeError):
         interrupted()
     assert fake.sent == []
+
+
+def test_ensure_tables_creates_and_waits(make: Callable[[FakeDynamo], DB]) -> None:
+    creating = {"TableName": "notes", "TableStatus": "CREATING"}
+    fake = FakeDynamo(
+        fail("ResourceNotFoundException", "Requested resource not found"),
+        ok(TableDescription=creating),
+        ok(Table=creating),
+        ok(Table={**creating, "TableStatus": "ACTIVE"}),
+    )
+    db = make(fake)
+    (report,) = db.ensure_tables(Note)
+    assert report.created
+    assert [op for op, _ in fake.sent] == [
+        "DescribeTable",
+        "CreateTable",
+        "DescribeTable",
+        "DescribeTable",
+    ]

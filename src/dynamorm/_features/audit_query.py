@@ -15,7 +15,7 @@ from dynamorm._orm.keys import Key
 
 if TYPE_CHECKING:
     from dynamorm._orm.base import DBBase
-    from dynamorm._orm.query import QueryBuilder
+    from dynamorm._orm.query import Query, QueryBuilder
 
 Format = Literal["jsonl", "csv"]
 Q = TypeVar("Q", bound="QueryBuilder[AuditRecord]")
@@ -110,8 +110,30 @@ def by_actor(
     return query
 
 
+def days(
+    reader: Callable[[type[AuditRecord]], Q],
+    since: datetime,
+    until: datetime,
+    *,
+    record: type[AuditRecord] | None = None,
+) -> Iterator[Q]:
+    """The queries of ``between`` (index ``by-time``), one per UTC day, oldest first."""
+    model = _record_model(record)
+    bounds = _bounds(since, until)
+    assert bounds is not None
+    day = since.astimezone(UTC).date()
+    last = until.astimezone(UTC).date()
+    while day <= last:
+        yield (
+            reader(model)
+            .index("by-time")
+            .where((model.day == day.isoformat()) & model.record_id.between(*bounds))
+        )
+        day += timedelta(days=1)
+
+
 def between(
-    db: DBBase,
+    reader: Callable[[type[AuditRecord]], Query[AuditRecord]],
     since: datetime,
     until: datetime,
     *,
@@ -119,23 +141,37 @@ def between(
 ) -> Iterator[AuditRecord]:
     """Every record from ``since`` to ``until`` (index ``by-time``, one query per UTC day),
     oldest first, read page by page."""
-    from dynamorm._orm.query import Query
+    for query in days(reader, since, until, record=record):
+        yield from query
 
-    model = _record_model(record)
-    bounds = _bounds(since, until)
-    assert bounds is not None
-    day = since.astimezone(UTC).date()
-    last = until.astimezone(UTC).date()
-    while day <= last:
-        query: Query[AuditRecord] = Query(db, model)
-        yield from query.index("by-time").where(
-            (model.day == day.isoformat()) & model.record_id.between(*bounds)
-        )
-        day += timedelta(days=1)
+
+class Exporter:
+    """Writes records to ``out`` as JSON Lines or CSV (with a header), one at a time."""
+
+    def __init__(self, out: IO[str], format: Format) -> None:
+        if format not in ("jsonl", "csv"):
+            raise ValidationError(f"format must be 'jsonl' or 'csv', got {format!r}")
+        self.out = out
+        self.count = 0
+        self.csv: Any = None
+        if format == "csv":
+            import csv
+
+            self.csv = csv.writer(out)
+            self.csv.writerow(COLUMNS)
+
+    def write(self, found: AuditRecord) -> None:
+        """Write one record."""
+        values = row(found)
+        if self.csv is None:
+            self.out.write(json.dumps(values, default=_json, separators=(",", ":")) + "\n")
+        else:
+            self.csv.writerow([_cell(values[name]) for name in COLUMNS])
+        self.count += 1
 
 
 def export(
-    db: DBBase,
+    reader: Callable[[type[AuditRecord]], Query[AuditRecord]],
     out: IO[str],
     since: datetime,
     until: datetime,
@@ -145,24 +181,10 @@ def export(
 ) -> int:
     """Write the records from ``since`` to ``until`` to ``out`` as JSON Lines or CSV (with a
     header), streaming page by page; return how many were written."""
-    if format not in ("jsonl", "csv"):
-        raise ValidationError(f"format must be 'jsonl' or 'csv', got {format!r}")
-    records = between(db, since, until, record=record)
-    count = 0
-    if format == "jsonl":
-        for found in records:
-            out.write(json.dumps(row(found), default=_json, separators=(",", ":")) + "\n")
-            count += 1
-        return count
-    import csv
-
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for found in records:
-        values = row(found)
-        writer.writerow([_cell(values[name]) for name in COLUMNS])
-        count += 1
-    return count
+    exporter = Exporter(out, format)
+    for found in between(reader, since, until, record=record):
+        exporter.write(found)
+    return exporter.count
 
 
 def row(found: AuditRecord) -> dict[str, Any]:

@@ -8,8 +8,8 @@ asyncio) loads on first use of ``dynamorm.AsyncDB``, never on ``import dynamorm`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Never, overload
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Literal, Never, overload
 
 from dynamorm._io.async_client import AsyncClient
 from dynamorm._io.async_drive import adrive
@@ -32,12 +32,14 @@ if TYPE_CHECKING:
     from dynamorm._core.retry import RetryPolicy
     from dynamorm._features.audit import AuditRecord
     from dynamorm._features.encryption import DataKeyPolicy
+    from dynamorm._io.async_transport import AsyncTransport
     from dynamorm._io.events import Hook
     from dynamorm._orm.async_query import AsyncQuery, AsyncScan
     from dynamorm._orm.async_writes import AsyncBatchWriter, AsyncTransaction
     from dynamorm._orm.batch import BatchGetResult
     from dynamorm._orm.keys import Key, M
     from dynamorm._orm.model import Model
+    from dynamorm._orm.tables import Billing, Progress, StreamView, TableReport
     from dynamorm._orm.transaction import ItemList
 
 
@@ -58,7 +60,7 @@ class AsyncDB(DBBase):
         table_prefix: str = "",
         retry: RetryPolicy | None = None,
         timeout: float | tuple[float, float] | None = None,
-        transport: Any = None,
+        transport: AsyncTransport | None = None,
         cursor_secret: str | bytes | None = None,
         hooks: Iterable[Hook] = (),
         page_size: int | None = None,
@@ -85,6 +87,89 @@ class AsyncDB(DBBase):
             kms_endpoint_url=kms_endpoint_url,
             data_keys=data_keys,
         )
+
+    # --- tables (the flows of dynamorm._orm.tables; waits are awaited sleeps) -----------------
+
+    async def create_table(
+        self,
+        model: type[Model],
+        *,
+        billing: Billing = "PAY_PER_REQUEST",
+        throughput: tuple[int, int] = (5, 5),
+        stream: StreamView | None = None,
+        wait: bool = True,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Create ``model``'s table with its indexes, stream and TTL (as ``DB.create_table``)."""
+        from dynamorm._orm import tables
+
+        return await adrive(
+            tables.create_table(
+                self,
+                model,
+                billing=billing,
+                throughput=throughput,
+                stream=stream,
+                wait=wait,
+                timeout=timeout,
+                progress=progress,
+            ),
+            self.client,
+        )
+
+    async def ensure_tables(
+        self,
+        *models: type[Model],
+        timeout: float = 300.0,
+        billing: Billing | None = None,
+        stream: StreamView | Literal["off"] | None = None,
+        progress: Progress | None = None,
+    ) -> list[TableReport]:
+        """Create missing tables, add missing GSIs, enable TTL (as ``DB.ensure_tables``)."""
+        from dynamorm._orm import tables
+
+        return await adrive(
+            tables.ensure_tables(
+                self, models, timeout=timeout, billing=billing, stream=stream, progress=progress
+            ),
+            self.client,
+        )
+
+    async def diff_tables(
+        self,
+        *models: type[Model],
+        billing: Billing | None = None,
+        stream: StreamView | Literal["off"] | None = None,
+    ) -> list[TableReport]:
+        """Compare each model with its table, changing nothing (as ``DB.diff_tables``)."""
+        from dynamorm._orm import tables
+
+        return await adrive(
+            tables.diff_tables(self, models, billing=billing, stream=stream), self.client
+        )
+
+    async def delete_table(
+        self,
+        model: type[Model],
+        *,
+        wait: bool = True,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+    ) -> None:
+        """Delete ``model``'s table; with ``wait``, return once it is gone."""
+        from dynamorm._orm import tables
+
+        await adrive(
+            tables.delete_table(self, model, wait=wait, timeout=timeout, progress=progress),
+            self.client,
+        )
+
+    async def describe_table(self, model: type[Model]) -> dict[str, Any]:
+        """DynamoDB's description of ``model``'s table."""
+        from dynamorm._orm import tables
+
+        return await adrive(tables.describe_table(self, model), self.client)
 
     # --- items ---------------------------------------------------------------------------------
 
@@ -234,6 +319,35 @@ class AsyncDB(DBBase):
         from dynamorm._features.audit_query import by_actor
 
         return by_actor(actor, since=since, until=until, record=record, reader=self.query)
+
+    async def audit_between(
+        self, since: datetime, until: datetime, *, record: type[AuditRecord] | None = None
+    ) -> AsyncIterator[AuditRecord]:
+        """Every record from ``since`` to ``until`` (index ``by-time``), oldest first:
+        ``async for record in db.audit_between(...)``."""
+        from dynamorm._features.audit_query import days
+
+        for query in days(self.query, since, until, record=record):
+            async for found in query:
+                yield found
+
+    async def audit_export(
+        self,
+        out: IO[str],
+        since: datetime,
+        until: datetime,
+        *,
+        format: Literal["jsonl", "csv"] = "jsonl",
+        record: type[AuditRecord] | None = None,
+    ) -> int:
+        """Stream the records from ``since`` to ``until`` to ``out`` as JSON Lines or CSV;
+        return the count."""
+        from dynamorm._features.audit_query import Exporter
+
+        exporter = Exporter(out, format)
+        async for found in self.audit_between(since, until, record=record):
+            exporter.write(found)
+        return exporter.count
 
     # --- connections ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.tuning import memory_defaults
 from dynamorm._io.client import Client
 from dynamorm._io.credentials import resolve_credentials
+from dynamorm._io.drive import drive
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.crud import CrudMixin
@@ -259,15 +260,18 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         """
         from dynamorm._orm import tables
 
-        return tables.create_table(
-            self,
-            model,
-            billing=billing,
-            throughput=throughput,
-            stream=stream,
-            wait=wait,
-            timeout=timeout,
-            progress=progress,
+        return drive(
+            tables.create_table(
+                self,
+                model,
+                billing=billing,
+                throughput=throughput,
+                stream=stream,
+                wait=wait,
+                timeout=timeout,
+                progress=progress,
+            ),
+            self.client,
         )
 
     def ensure_tables(
@@ -286,12 +290,12 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         """
         from dynamorm._orm import tables
 
-        return [
-            tables.ensure_table(
-                self, m, timeout=timeout, billing=billing, stream=stream, progress=progress
-            )
-            for m in models
-        ]
+        return drive(
+            tables.ensure_tables(
+                self, models, timeout=timeout, billing=billing, stream=stream, progress=progress
+            ),
+            self.client,
+        )
 
     def diff_tables(
         self,
@@ -303,7 +307,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         ``ensure_tables`` would add counts as drift too."""
         from dynamorm._orm import tables
 
-        return [tables.diff_table(self, m, billing=billing, stream=stream) for m in models]
+        return drive(tables.diff_tables(self, models, billing=billing, stream=stream), self.client)
 
     def delete_table(
         self,
@@ -316,13 +320,16 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         """Delete ``model``'s table; with ``wait``, return once it is gone."""
         from dynamorm._orm import tables
 
-        tables.delete_table(self, model, wait=wait, timeout=timeout, progress=progress)
+        drive(
+            tables.delete_table(self, model, wait=wait, timeout=timeout, progress=progress),
+            self.client,
+        )
 
     def describe_table(self, model: type[Model]) -> dict[str, Any]:
         """DynamoDB's description of ``model``'s table."""
         from dynamorm._orm import tables
 
-        return tables.describe_table(self, model)
+        return drive(tables.describe_table(self, model), self.client)
 
     # --- audit trail (the work lives in dynamorm._features.audit*, imported on first use) -------
 
@@ -360,7 +367,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         """Every record from ``since`` to ``until`` (index ``by-time``), oldest first."""
         from dynamorm._features.audit_query import between
 
-        return between(self, since, until, record=record)
+        return between(self.query, since, until, record=record)
 
     def audit_export(
         self,
@@ -375,7 +382,7 @@ class DB(CrudMixin, QueryMixin, BatchMixin, TransactionMixin, DBBase):
         return the count."""
         from dynamorm._features.audit_query import export
 
-        return export(self, out, since, until, format=format, record=record)
+        return export(self.query, out, since, until, format=format, record=record)
 
     def close(self) -> None:
         """Close idle connections. The DB stays usable; connections reopen on demand."""

@@ -4,7 +4,7 @@ delete. Waits report progress through an optional callback (the CLI draws it).""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from dynamorm._core.errors import (
@@ -13,12 +13,14 @@ from dynamorm._core.errors import (
     DeadlineExceeded,
     TableNotFound,
 )
+from dynamorm._core.steps import Call, Sleep
 from dynamorm._orm.meta import IndexInfo, ModelMeta
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from dynamorm._orm.db import DB
+    from dynamorm._core.steps import Flow
+    from dynamorm._orm.base import DBBase
     from dynamorm._orm.drift import Difference
     from dynamorm._orm.model import Model
 
@@ -193,18 +195,18 @@ def _report(progress: Progress | None, *args: Any) -> None:
 
 
 def _wait(
-    db: DB,
+    db: DBBase,
     table: str,
     *,
     timeout: float,
     index: str | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Flow[dict[str, Any]]:
     """Poll DescribeTable until the table (and every GSI, or ``index``) is ACTIVE."""
     started = time.monotonic()
     pause = 0.05
     while True:
-        desc: dict[str, Any] = db.client.call("DescribeTable", {"TableName": table})["Table"]
+        desc: dict[str, Any] = (yield Call("DescribeTable", {"TableName": table}))["Table"]
         gsis = desc.get("GlobalSecondaryIndexes", [])
         pending = [g for g in gsis if index in (None, g["IndexName"])]
         waited = time.monotonic() - started
@@ -224,33 +226,35 @@ def _wait(
                 f"table {table!r} not ACTIVE after {waited:.1f}s (status "
                 f"{desc.get('TableStatus')}, indexes {statuses})"
             )
-        db.client.sleep(pause)
+        yield Sleep(pause)
         pause = min(pause * 2, 2.0)
 
 
-def _ttl_description(db: DB, table: str) -> dict[str, Any]:
-    status = db.client.call("DescribeTimeToLive", {"TableName": table})
+def _ttl_description(db: DBBase, table: str) -> Flow[dict[str, Any]]:
+    status = yield Call("DescribeTimeToLive", {"TableName": table})
     ttl: dict[str, Any] = status.get("TimeToLiveDescription", {})
     return ttl
 
 
-def _enable_ttl(db: DB, meta: ModelMeta, table: str) -> bool:
+def _enable_ttl(db: DBBase, meta: ModelMeta, table: str) -> Flow[bool]:
     if meta.ttl is None:
         return False
-    if _ttl_description(db, table).get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+    if (yield from _ttl_description(db, table)).get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
         return False
-    db.client.call(
-        "UpdateTimeToLive",
-        {
-            "TableName": table,
-            "TimeToLiveSpecification": {"Enabled": True, "AttributeName": meta.ttl.stored},
-        },
+    (
+        yield Call(
+            "UpdateTimeToLive",
+            {
+                "TableName": table,
+                "TimeToLiveSpecification": {"Enabled": True, "AttributeName": meta.ttl.stored},
+            },
+        )
     )
     return True
 
 
 def create_table(
-    db: DB,
+    db: DBBase,
     model: type[Model],
     *,
     billing: Billing = "PAY_PER_REQUEST",
@@ -259,16 +263,16 @@ def create_table(
     wait: bool = True,
     timeout: float = 300.0,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Flow[dict[str, Any]]:
     """Create the model's table (indexes, stream, TTL) and return its description."""
     meta = _meta(model)
     table = db.table_name(meta.require_table())
     request = table_definition(meta, table, billing=billing, throughput=throughput, stream=stream)
-    desc: dict[str, Any] = db.client.call("CreateTable", request)["TableDescription"]
+    desc: dict[str, Any] = (yield Call("CreateTable", request))["TableDescription"]
     if not wait:
         return desc
-    desc = _wait(db, table, timeout=timeout, progress=progress)
-    _enable_ttl(db, meta, table)
+    desc = yield from _wait(db, table, timeout=timeout, progress=progress)
+    yield from _enable_ttl(db, meta, table)
     return desc
 
 
@@ -284,41 +288,42 @@ def _expected(billing: Billing | None, stream: StreamView | Literal["off"] | Non
 
 
 def _differences(
-    db: DB,
+    db: DBBase,
     meta: ModelMeta,
     desc: dict[str, Any],
     billing: Billing | None,
     stream: StreamView | Literal["off"] | None,
-) -> list[Difference]:
+) -> Flow[list[Difference]]:
     from dynamorm._orm.drift import compare  # drift checks load only when tables are ensured
 
-    ttl = _ttl_description(db, desc["TableName"])
+    ttl = yield from _ttl_description(db, desc["TableName"])
     return compare(meta, desc, ttl, billing=billing, stream=stream)
 
 
 def diff_table(
-    db: DB,
+    db: DBBase,
     model: type[Model],
     *,
     billing: Billing | None = None,
     stream: StreamView | Literal["off"] | None = None,
-) -> TableReport:
+) -> Flow[TableReport]:
     """Compare the model with its table and change nothing; every difference is drift."""
     _expected(billing, stream)
     meta = _meta(model)
     report = TableReport(model, db.table_name(meta.require_table()))
     try:
-        desc: dict[str, Any] = db.client.call("DescribeTable", {"TableName": report.table})
+        desc: dict[str, Any] = yield Call("DescribeTable", {"TableName": report.table})
     except TableNotFound:
         report.exists = False
         report.drift.append("the table does not exist")
         return report
-    report.drift = [d.message for d in _differences(db, meta, desc["Table"], billing, stream)]
+    differences = yield from _differences(db, meta, desc["Table"], billing, stream)
+    report.drift = [d.message for d in differences]
     return report
 
 
 def ensure_table(
-    db: DB,
+    db: DBBase,
     model: type[Model],
     *,
     wait: bool = True,
@@ -326,7 +331,7 @@ def ensure_table(
     billing: Billing | None = None,
     stream: StreamView | Literal["off"] | None = None,
     progress: Progress | None = None,
-) -> TableReport:
+) -> Flow[TableReport]:
     """Create the table if missing; else add missing GSIs, enable TTL and report drift.
 
     A missing GSI whose key attribute has another type on the table raises
@@ -337,9 +342,9 @@ def ensure_table(
     table = db.table_name(meta.require_table())
     report = TableReport(model, table)
     try:
-        desc: dict[str, Any] = db.client.call("DescribeTable", {"TableName": table})["Table"]
+        desc: dict[str, Any] = (yield Call("DescribeTable", {"TableName": table}))["Table"]
     except TableNotFound:
-        create_table(
+        yield from create_table(
             db,
             model,
             billing=billing or "PAY_PER_REQUEST",
@@ -350,7 +355,7 @@ def ensure_table(
         report.created = True
         report.ttl_enabled = meta.ttl is not None
         return report
-    differences = _differences(db, meta, desc, billing, stream)
+    differences = yield from _differences(db, meta, desc, billing, stream)
     for difference in differences:
         if difference.conflict is not None:
             name, attribute, table_type, model_type = difference.conflict
@@ -369,39 +374,74 @@ def ensure_table(
         if index.name in have:
             continue
         # DynamoDB creates one GSI per UpdateTable call.
-        db.client.call(
-            "UpdateTable",
-            {
-                "TableName": table,
-                "AttributeDefinitions": _attribute_definitions(meta, [index]),
-                "GlobalSecondaryIndexUpdates": [{"Create": _gsi(index, mode, (5, 5))}],
-            },
+        (
+            yield Call(
+                "UpdateTable",
+                {
+                    "TableName": table,
+                    "AttributeDefinitions": _attribute_definitions(meta, [index]),
+                    "GlobalSecondaryIndexUpdates": [{"Create": _gsi(index, mode, (5, 5))}],
+                },
+            )
         )
         report.added_indexes.append(index.name)
         if wait:
-            _wait(db, table, timeout=timeout, index=index.name, progress=progress)
-    report.ttl_enabled = _enable_ttl(db, meta, table)
+            yield from _wait(db, table, timeout=timeout, index=index.name, progress=progress)
+    report.ttl_enabled = yield from _enable_ttl(db, meta, table)
     report.drift = [d.message for d in differences if d.kind == "drift"]
     return report
 
 
+def ensure_tables(
+    db: DBBase,
+    models: Sequence[type[Model]],
+    *,
+    timeout: float,
+    billing: Billing | None,
+    stream: StreamView | Literal["off"] | None,
+    progress: Progress | None,
+) -> Flow[list[TableReport]]:
+    """``ensure_table`` for each model, in order."""
+    reports = []
+    for model in models:
+        report = yield from ensure_table(
+            db, model, timeout=timeout, billing=billing, stream=stream, progress=progress
+        )
+        reports.append(report)
+    return reports
+
+
+def diff_tables(
+    db: DBBase,
+    models: Sequence[type[Model]],
+    *,
+    billing: Billing | None,
+    stream: StreamView | Literal["off"] | None,
+) -> Flow[list[TableReport]]:
+    """``diff_table`` for each model, in order."""
+    reports = []
+    for model in models:
+        reports.append((yield from diff_table(db, model, billing=billing, stream=stream)))
+    return reports
+
+
 def delete_table(
-    db: DB,
+    db: DBBase,
     model: type[Model],
     *,
     wait: bool = True,
     timeout: float = 300.0,
     progress: Progress | None = None,
-) -> None:
+) -> Flow[None]:
     """Delete the model's table; with ``wait``, return once it is gone."""
     table = db.table_name(_meta(model).require_table())
-    db.client.call("DeleteTable", {"TableName": table})
+    (yield Call("DeleteTable", {"TableName": table}))
     if not wait:
         return
     started = time.monotonic()
     while True:
         try:
-            desc = db.client.call("DescribeTable", {"TableName": table})["Table"]
+            desc = (yield Call("DescribeTable", {"TableName": table}))["Table"]
         except TableNotFound:
             _report(progress, table, None, "GONE", time.monotonic() - started, True)
             return
@@ -409,13 +449,13 @@ def delete_table(
         _report(progress, table, None, str(desc.get("TableStatus")), waited, False)
         if waited > timeout:
             raise DeadlineExceeded(f"table {table!r} still exists after {timeout:g}s")
-        db.client.sleep(0.1)
+        yield Sleep(0.1)
 
 
-def describe_table(db: DB, model: type[Model]) -> dict[str, Any]:
+def describe_table(db: DBBase, model: type[Model]) -> Flow[dict[str, Any]]:
     """DynamoDB's description of the model's table (raw ``Table`` JSON)."""
     table = db.table_name(_meta(model).require_table())
-    desc: dict[str, Any] = db.client.call("DescribeTable", {"TableName": table})["Table"]
+    desc: dict[str, Any] = (yield Call("DescribeTable", {"TableName": table}))["Table"]
     return desc
 
 
