@@ -268,3 +268,32 @@ def test_ensure_tables_creates_and_waits(make: Callable[[FakeDynamo], DB]) -> No
         "DescribeTable",
         "DescribeTable",
     ]
+
+
+def test_idempotent_async_def_runs_once_and_releases_on_failure() -> None:
+    from dynamorm import idempotent
+
+    fake = FakeDynamo(ok())
+    runs: list[str] = []
+
+    async def main() -> tuple[int, int]:
+        adb = AsyncDB(transport=AsyncFake(fake), **OPTIONS)
+
+        @idempotent(adb, key="order_id", payload=None)
+        async def charge(event: dict[str, Any]) -> int:
+            runs.append(event["order_id"])
+            if event["order_id"] == "bad":
+                raise ValueError("declined")
+            await asyncio.sleep(0)
+            return 42
+
+        first = await charge({"order_id": "o1"})
+        again = await charge({"order_id": "o1"})
+        with pytest.raises(ValueError, match="declined"):
+            await charge({"order_id": "bad"})
+        return first, again
+
+    assert asyncio.run(main()) == (42, 42)
+    assert runs == ["o1", "bad"]
+    # acquire + complete for o1 (the repeat is replayed from the cache), acquire + release for bad
+    assert [op for op, _ in fake.sent] == ["PutItem", "PutItem", "PutItem", "DeleteItem"]

@@ -35,7 +35,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -50,11 +50,15 @@ from dynamorm._core.errors import (
     ValidationError,
 )
 from dynamorm._core.expressions import Path, build_expressions
+from dynamorm._core.steps import Call, Sleep
 from dynamorm._io.client import Replay
+from dynamorm._io.drive import drive
 from dynamorm._orm.meta import ModelMeta
 from dynamorm._orm.model import Attr, Model, field
 
 if TYPE_CHECKING:
+    from dynamorm._core.steps import Flow
+    from dynamorm._orm.async_db import AsyncDB
     from dynamorm._orm.db import DB
 
 P = ParamSpec("P")
@@ -82,6 +86,9 @@ _META: ModelMeta = IdempotencyRecord.__meta__
 Selector = str | Callable[..., Any] | None
 
 
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: the code object of an ``async def``
+
+
 class _Default:
     def __repr__(self) -> str:
         return "DEFAULT_PAYLOAD"
@@ -93,7 +100,7 @@ events; every argument of a plain function."""
 
 
 def idempotent(
-    db: DB | Callable[..., DB],
+    db: DB | AsyncDB | Callable[..., DB] | Callable[..., AsyncDB],
     *,
     key: str | Callable[..., Any],
     name: str | None = None,
@@ -118,6 +125,8 @@ def idempotent(
     the key (default: the Lambda context's remaining time, else 60 s). ``wait``: seconds to wait
     for a concurrent duplicate's result instead of raising ``IdempotencyInProgress``.
     ``cache_size``: completed results kept in memory (0: none).
+    An ``async def`` function (with an ``AsyncDB``) gets an ``async def`` wrapper: the same
+    records and rules, its requests and ``wait=`` backoff awaited.
     """
     if not hasattr(db, "client") and not callable(db):
         raise ConfigurationError(
@@ -149,6 +158,17 @@ def idempotent(
             db, namespace, key=key, payload=payload, settings=settings, cache_size=cache_size
         )
 
+        if getattr(function, "__code__", None) is not None and (
+            function.__code__.co_flags & _CO_COROUTINE
+        ):  # an ``async def`` (inspect.iscoroutinefunction without loading inspect)
+
+            @functools.wraps(function)
+            async def awaited(*args: P.args, **kwargs: P.kwargs) -> Any:
+                return await guard.acall(function, args, kwargs)  # type: ignore[arg-type]
+
+            awaited.__dynamorm_idempotency__ = guard  # type: ignore[attr-defined]
+            return awaited  # type: ignore[return-value]
+
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             result: R = guard.call(function, args, kwargs)
@@ -179,12 +199,35 @@ class _Settings:
         self.wait = wait
 
 
+class _Held:
+    """A key this call holds: its record id, lock token and payload hash."""
+
+    __slots__ = ("payload_hash", "record_id", "token")
+
+    def __init__(self, record_id: str, token: str, payload_hash: str | None) -> None:
+        self.record_id = record_id
+        self.token = token
+        self.payload_hash = payload_hash
+
+
+class _Replay:
+    """A completed result to return instead of running the function (encoded)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: str) -> None:
+        self.data = data
+
+
+_Taken = _Held | _Replay
+
+
 class _Guard:
     """The state behind one decorated function: options, the record codec, the local cache."""
 
     def __init__(
         self,
-        db: DB | Callable[..., DB],
+        db: DB | AsyncDB | Callable[..., DB] | Callable[..., AsyncDB],
         name: str,
         *,
         key: str | Callable[..., Any],
@@ -204,36 +247,70 @@ class _Guard:
     # --- a call -------------------------------------------------------------------------------
 
     def call(self, function: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        record_id = f"{self.name}#{_digest(_select(self.key, args, kwargs, 'key'))}"
-        payload_hash = self._payload_hash(args, kwargs)
         db = self._db(args, kwargs)
-        cached = self._cached(db, record_id, payload_hash)
-        if cached is not None:
-            return decode_result(cached)  # type: ignore[no-any-return]
-        token = secrets.token_hex(16)
-        stored = self._acquire(db, record_id, token, payload_hash, args)
-        if stored is not None:
-            self._remember(record_id, stored)
-            return decode_result(stored.data or "")  # type: ignore[no-any-return]
+        taken = drive(self._enter(db, args, kwargs), db.client)
+        if isinstance(taken, _Replay):
+            return decode_result(taken.data)  # type: ignore[no-any-return]
         try:
             result = function(*args, **kwargs)
         except BaseException as exc:
-            self._release(db, record_id, token, exc)
+            drive(self._release(db, taken, exc), db.client)
             raise
+        drive(self._finish(db, taken, result), db.client)
+        return result
+
+    async def acall(
+        self,
+        function: Callable[..., Awaitable[R]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> R:
+        """``call`` for an ``async def`` on an ``AsyncDB``: the same flows, awaited."""
+        from dynamorm._io.async_drive import adrive
+
+        db: Any = self._db(args, kwargs)
+        taken = await adrive(self._enter(db, args, kwargs), db.client)
+        if isinstance(taken, _Replay):
+            return decode_result(taken.data)  # type: ignore[no-any-return]
+        try:
+            result = await function(*args, **kwargs)
+        except BaseException as exc:
+            await adrive(self._release(db, taken, exc), db.client)
+            raise
+        await adrive(self._finish(db, taken, result), db.client)
+        return result
+
+    def _enter(self, db: DB, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow[_Taken]:
+        """Take the key for this call, or find the result to replay (cached or stored)."""
+        record_id = f"{self.name}#{_digest(_select(self.key, args, kwargs, 'key'))}"
+        payload_hash = self._payload_hash(args, kwargs)
+        cached = self._cached(db, record_id, payload_hash)
+        if cached is not None:
+            return _Replay(cached)
+        token = secrets.token_hex(16)
+        stored = yield from self._acquire(db, record_id, token, payload_hash, args)
+        if stored is not None:
+            self._remember(record_id, stored)
+            return _Replay(stored.data or "")
+        return _Held(record_id, token, payload_hash)
+
+    def _finish(self, db: DB, held: _Held, result: Any) -> Flow[None]:
+        """Store the result under the key (if the lock is still ours)."""
         try:
             data = encode_result(result)
-            record = self._record(db, record_id, token, payload_hash, COMPLETED, data=data)
+            record = self._record(
+                db, held.record_id, held.token, held.payload_hash, COMPLETED, data=data
+            )
             item = _META.to_item(record)
         except ValidationError as exc:
             error = IdempotencyResultError(
                 f"{self.name}: the result cannot be stored, so it cannot be replayed: "
                 f"{exc.message}; the record was released (a retry runs the function again)"
             )
-            self._release(db, record_id, token, error)
+            yield from self._release(db, held, error)
             raise error from exc
-        if self._complete(db, token, item):
-            self._remember(record_id, record)
-        return result
+        if (yield from self._complete(db, held.token, item)):
+            self._remember(held.record_id, record)
 
     def _db(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DB:
         """This call's DB, bounded by the Lambda context's deadline when there is one."""
@@ -284,7 +361,7 @@ class _Guard:
 
     def _acquire(
         self, db: DB, record_id: str, token: str, payload_hash: str | None, args: tuple[Any, ...]
-    ) -> IdempotencyRecord | None:
+    ) -> Flow[IdempotencyRecord | None]:
         """Take the key (None) or return the completed record to replay."""
         deadline = time.monotonic() + self.settings.wait
         delay = 0.02
@@ -297,7 +374,7 @@ class _Guard:
                 INPROGRESS,
                 lock_seconds=self._lock_seconds(args),
             )
-            stored = self._try_put(db, record)
+            stored = yield from self._try_put(db, record)
             if stored is None or stored.lock == token:
                 return None
             if stored.payload_hash != payload_hash:
@@ -318,7 +395,7 @@ class _Guard:
                     key=record_id,
                     expires_in=left,
                 )
-            time.sleep(min(delay, remaining, left + 0.001))
+            yield Sleep(min(delay, remaining, left + 0.001))
             delay = min(delay * 2, 0.5)
 
     def _lock_seconds(self, args: tuple[Any, ...]) -> float:
@@ -327,7 +404,7 @@ class _Guard:
         millis = _remaining_millis(args)
         return 60.0 if millis is None else max(0.0, millis / 1000)
 
-    def _try_put(self, db: DB, record: IdempotencyRecord) -> IdempotencyRecord | None:
+    def _try_put(self, db: DB, record: IdempotencyRecord) -> Flow[IdempotencyRecord | None]:
         """The conditional INPROGRESS write; None when it landed, else the stored record."""
         now = db.clock()
         live = (
@@ -346,7 +423,7 @@ class _Guard:
             **build_expressions(condition=live),
         }
         try:
-            response = db.client.call("PutItem", payload, replay=_resend(payload))
+            response = yield Call("PutItem", payload, replay=_resend(payload))
         except ConditionFailed as exc:
             if exc.item is None:  # the condition fails only on a stored record
                 raise ProtocolError(
@@ -357,7 +434,7 @@ class _Guard:
         db._account(response, "write", "PutItem")  # priced in db.costs
         return None
 
-    def _complete(self, db: DB, token: str, item: dict[str, Any]) -> bool:
+    def _complete(self, db: DB, token: str, item: dict[str, Any]) -> Flow[bool]:
         """Store the result if the lock is still ours (True), else log that it was not."""
         payload = {
             "TableName": db._table(_META),
@@ -366,7 +443,7 @@ class _Guard:
             **build_expressions(condition=Path[Any]("lock") == token),
         }
         try:
-            response = db.client.call("PutItem", payload, replay=_resend(payload))
+            response = yield Call("PutItem", payload, replay=_resend(payload))
         except ConditionFailed:
             import logging
 
@@ -379,15 +456,15 @@ class _Guard:
         db._account(response, "write", "PutItem")
         return True
 
-    def _release(self, db: DB, record_id: str, token: str, cause: BaseException) -> None:
+    def _release(self, db: DB, held: _Held, cause: BaseException) -> Flow[None]:
         payload = {
             "TableName": db._table(_META),
-            "Key": {"id": {"S": record_id}},
+            "Key": {"id": {"S": held.record_id}},
             "ReturnConsumedCapacity": "TOTAL",
-            **build_expressions(condition=Path[Any]("lock") == token),
+            **build_expressions(condition=Path[Any]("lock") == held.token),
         }
         try:
-            response = db.client.call("DeleteItem", payload, replay=_resend(payload))
+            response = yield Call("DeleteItem", payload, replay=_resend(payload))
         except ConditionFailed:
             return  # no longer ours (lock expired and taken over) or already released
         except Exception as exc:
