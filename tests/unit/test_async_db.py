@@ -297,3 +297,21 @@ def test_idempotent_async_def_runs_once_and_releases_on_failure() -> None:
     assert runs == ["o1", "bad"]
     # acquire + complete for o1 (the repeat is replayed from the cache), acquire + release for bad
     assert [op for op, _ in fake.sent] == ["PutItem", "PutItem", "PutItem", "DeleteItem"]
+
+
+def test_multi_account_with_an_async_base_gives_async_partners() -> None:
+    from dynamorm import MultiAccount
+
+    async def main() -> None:
+        base = AsyncDB(transport=AsyncFake(FakeDynamo()), **OPTIONS)
+        role = "arn:aws:iam::123456789012:role/partner"
+        accounts = MultiAccount(base, {"acme": {"role_arn": role, "table_prefix": "acme-"}})
+        acme = accounts.partner("acme")
+        assert isinstance(acme, AsyncDB)
+        assert acme.table_prefix == "acme-"
+        assert acme.client.transport is base.client.transport
+        assert accounts.partner(None) is base
+        assert "AsyncPartnerDB(partner=" in repr(acme)
+        acme.with_deadline(1.0)
+
+    asyncio.run(main())

@@ -14,18 +14,30 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, Unpack, cast
 
 from dynamorm._core.errors import ConfigurationError, UnknownPartner
 from dynamorm._core.regions import check_region
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._io.provider import CredentialsProvider
 from dynamorm._io.transport import Endpoint, Transport
+from dynamorm._orm.base import DBBase
 from dynamorm._orm.db import DB, valid_key_arn, valid_table_prefix
 from dynamorm._runtime.context import credentials_deadline, mask_partner_id
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from dynamorm._features.encryption import DataKeyPolicy
+    from dynamorm._orm.async_db import AsyncDB
+    from dynamorm._runtime.sts import StsClient
+
+    D = TypeVar("D", bound="DB | AsyncDB", default=DB)
+    """The kind of handle: ``DB`` (the default) or ``AsyncDB``."""
+else:
+    from typing import TypeVar
+
+    D = TypeVar("D")
     from dynamorm._runtime.sts import StsClient
 
 ENV_PARTNERS = "DYNAMORM_PARTNERS"
@@ -235,7 +247,7 @@ class PartnerDB(DB):
 
     def __repr__(self) -> str:
         return (
-            f"PartnerDB(partner={self._label!r}, region={self.region!r}, "
+            f"{type(self).__name__}(partner={self._label!r}, region={self.region!r}, "
             f"endpoint_url={self.client.endpoint.url!r}, table_prefix={self.table_prefix!r})"
         )
 
@@ -249,8 +261,9 @@ class MultiAccountOptions(TypedDict, total=False):
     clock: Callable[[], float] | None
 
 
-class MultiAccount:
-    """A base :class:`DB` plus one cached DB per partner account.
+class MultiAccount(Generic[D]):
+    """A base :class:`DB` plus one cached DB per partner account (an ``AsyncDB`` base gives
+    ``AsyncDB`` partners: ``await accounts.partner("acme").get(...)``).
 
     ``base`` (default ``DB()``) supplies the credentials that call STS, the default region, the
     retry policy, timeouts and the HTTP transport; each partner DB gets the partner's assumed-role
@@ -264,7 +277,7 @@ class MultiAccount:
 
     def __init__(
         self,
-        base: DB | None = None,
+        base: D | None = None,
         partners: Mapping[str, PartnerAccount | Mapping[str, Any]] | None = None,
         *,
         sts_endpoint_url: str | None = None,
@@ -272,11 +285,12 @@ class MultiAccount:
         mask_partner_ids: bool = True,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        base = DB() if base is None else base
+        if base is None:
+            base = DB()  # type: ignore[assignment]  # D's default
         if sts_endpoint_url is None:  # the standard per-service variable, as DB reads its own
             sts_endpoint_url = os.environ.get("AWS_ENDPOINT_URL_STS") or None
-        if not isinstance(base, DB):
-            raise ConfigurationError(f"base must be a DB, got {type(base).__name__}")
+        if not isinstance(base, DBBase):
+            raise ConfigurationError(f"base must be a DB or an AsyncDB, got {type(base).__name__}")
         if (
             isinstance(refresh_margin, bool)
             or not isinstance(refresh_margin, int | float)
@@ -299,7 +313,7 @@ class MultiAccount:
         self._clock = clock
         self._lock = threading.Lock()
         self._accounts: dict[str, PartnerAccount] = {}
-        self._dbs: dict[str, PartnerDB] = {}
+        self._dbs: dict[str, D] = {}
         self._sts: StsClient | None = None
         for partner_id, account in (partners or {}).items():
             self._accounts[_check_partner_id(partner_id)] = self._checked(partner_id, account)
@@ -335,7 +349,7 @@ class MultiAccount:
             raise ConfigurationError(
                 f"{origin} must be a JSON object mapping partner ids to settings"
             )
-        return cls(base, data, **options)
+        return MultiAccount(DB() if base is None else base, data, **options)
 
     @classmethod
     def from_env(
@@ -352,11 +366,11 @@ class MultiAccount:
         """
         value = (os.environ if environ is None else environ).get(variable, "").strip()
         if not value:
-            return cls(base, None, **options)
+            return MultiAccount(DB() if base is None else base, None, **options)
         return cls.from_json(value, base=base, **options)
 
     @property
-    def base(self) -> DB:
+    def base(self) -> D:
         """The base DB (also returned by ``partner(None)``)."""
         return self._base
 
@@ -372,7 +386,7 @@ class MultiAccount:
     def __len__(self) -> int:
         return len(self._accounts)
 
-    def partner(self, partner_id: str | None, *, deadline: float | None = None) -> DB:
+    def partner(self, partner_id: str | None, *, deadline: float | None = None) -> D:
         """The DB for ``partner_id`` (built once, then cached); None or "" gives the base DB.
 
         With ``deadline`` (a ``time.monotonic()`` instant) the partner's credentials are made
@@ -454,14 +468,14 @@ class MultiAccount:
                 region=self._base.region,
                 endpoint=Endpoint(self._sts_endpoint_url or sts_url(self._base.region)),
                 credentials=client.credentials,
-                transport=client.transport,
+                transport=cast("Any", client.transport),  # an AsyncDB's is async: STS flows
                 retry=client.retry,
                 connect_timeout=client.connect_timeout,
                 read_timeout=client.read_timeout,
             )
         return self._sts
 
-    def _build(self, partner_id: str, account: PartnerAccount) -> PartnerDB:
+    def _build(self, partner_id: str, account: PartnerAccount) -> D:
         from dynamorm._runtime.sts import AssumeRoleProvider
 
         base = self._base
@@ -480,7 +494,12 @@ class MultiAccount:
             clock=self._clock,
             label=self._label(partner_id),
         )
-        db = PartnerDB(
+        partner_class: Any = PartnerDB
+        if not isinstance(base, DB):
+            from dynamorm._runtime.async_accounts import AsyncPartnerDB
+
+            partner_class = AsyncPartnerDB
+        db = partner_class(
             partner_id,
             label=self._label(partner_id),
             region=region,
@@ -499,7 +518,8 @@ class MultiAccount:
         db._usage.parent = base._usage
         if account.kms_key_arn is None:
             db.keyring = base.keyring  # the platform's key, cache and credentials
-        return db
+        built: D = db
+        return built
 
     def __repr__(self) -> str:
         with self._lock:
