@@ -93,8 +93,8 @@ def compile_model(
     meta.encrypted = tuple(info for info in meta.fields.values() if info.spec.encrypted)
     _compile_unique(meta, parent, unique)
     cls.__init__ = _generate_init(meta)  # type: ignore[misc]
-    meta._decode = _generate_decode(meta)
-    meta._encode = _generate_encode(meta)
+    meta._decode = _tiered(meta, "_decode", _generate_decode, decode_carefully)
+    meta._encode = _tiered(meta, "_encode", _generate_encode, encode_carefully)
     for info in meta.fields.values():
         setattr(cls, info.name, _sealed_attr(info) if info.spec.encrypted else Attr(info))
     if table is not None:
@@ -501,6 +501,32 @@ def _index_info(meta: ModelMeta, name: str, entry: dict[str, Any]) -> IndexInfo:
 # --- generated code -------------------------------------------------------------------------
 
 
+WARM_CALLS = 8
+"""Items a model encodes (or decodes) with the reference codec before its specialised code is
+generated: generating it costs about a millisecond, which a cold start that reads and writes
+one item would pay for nothing; a model in use switches after a few calls."""
+
+
+def _tiered(
+    meta: ModelMeta,
+    attribute: str,
+    generate: Callable[[ModelMeta], Callable[..., Any]],
+    reference: Callable[..., Any],
+) -> Callable[..., Any]:
+    """``meta.<attribute>`` for a new model: ``reference(meta, ...)`` for the first calls, then
+    the code ``generate(meta)`` returns, which replaces it (same results, same errors)."""
+    calls = 0
+
+    def cold(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == WARM_CALLS:
+            setattr(meta, attribute, generate(meta))
+        return reference(meta, *args)
+
+    return cold
+
+
 def _exec(source: str, namespace: dict[str, Any], name: str) -> Callable[..., Any]:
     # exec of the text, not of compile(...): the first compile() of a process creates CPython's
     # AST types (~2 ms of a cold start); the file name is set on the code object afterwards.
@@ -682,6 +708,29 @@ def _generate_encode(meta: ModelMeta) -> Callable[[Any, int], dict[str, Any]]:
         "    return _dm_item",
     ]
     return _exec("\n".join(lines), ns, "_dm_encode")
+
+
+def encode_carefully(meta: ModelMeta, obj: Any, depth: int) -> dict[str, Any]:
+    """The reference encoder: the generated one's result and errors, field by field."""
+    values = obj.__dict__
+    item: dict[str, Any] = {}
+    for info in meta.fields.values():
+        codec = info.codec
+        value = values.get(info.name, MISSING)
+        try:
+            if value is MISSING:
+                if not (codec.optional or info.role in _STAMPED_ROLES):
+                    raise _unset_error(info)
+            elif value is None:
+                if not codec.optional:
+                    raise _none_error(info)
+            elif not value and (info.omit_empty or codec.kind == "set"):
+                (codec.args[0] if codec.kind == "encrypted" else codec).encode(value, 1)
+            else:
+                item[info.stored] = codec.encode(value, depth)
+        except ValidationError as exc:
+            raise _encode_error(info, exc) from None
+    return item
 
 
 def _encode_error(info: FieldInfo, exc: ValidationError) -> ValidationError:
