@@ -20,8 +20,9 @@ from dynamorm._core.errors import ValidationError
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    KeyType = Literal["S", "N", "B"]
+
 AV = dict[str, Any]
-KeyType = Literal["S", "N", "B"]
 Encode = Callable[[Any, int], AV]
 Decode = Callable[[AV], Any]
 

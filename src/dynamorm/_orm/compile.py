@@ -11,7 +11,7 @@ from __future__ import annotations
 import keyword
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, get_args, get_origin
 
 from dynamorm._core.errors import DynamORMError, InvalidModel, MissingPrimaryKey, ValidationError
 from dynamorm._core.fieldcodec import (
@@ -34,8 +34,11 @@ from dynamorm._orm.meta import (
     FieldSpec,
     IndexInfo,
     ModelMeta,
-    Naming,
 )
+
+if TYPE_CHECKING:
+    from dynamorm._orm.meta import Naming
+
 
 _RESERVED = frozenset({"self", "to_item", "from_item"})
 MAX_ATTRIBUTE_NAME_BYTES = 65535

@@ -32,11 +32,12 @@ if TYPE_CHECKING:
     from dynamorm._orm.model import Model
     from dynamorm._orm.writes import PlanExtender
 
+    Projection = Literal["ALL", "KEYS_ONLY", "INCLUDE"]
+    Role = Literal["version", "created_at", "updated_at", "ttl"]
+    Naming = Literal["as_is", "camel"]
+
 AV = dict[str, Any]
 Item = dict[str, AV]
-Projection = Literal["ALL", "KEYS_ONLY", "INCLUDE"]
-Role = Literal["version", "created_at", "updated_at", "ttl"]
-Naming = Literal["as_is", "camel"]
 
 _PROJECTIONS = ("ALL", "KEYS_ONLY", "INCLUDE")
 NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")

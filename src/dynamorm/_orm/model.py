@@ -17,7 +17,7 @@ Everything about a model is compiled once, when the class statement runs, into
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Literal, Self, dataclass_transform, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, dataclass_transform, overload
 
 from dynamorm._core.fieldcodec import Converter
 from dynamorm._orm.compile import compile_model
@@ -30,9 +30,11 @@ from dynamorm._orm.meta import (
     FieldSpec,
     IndexInfo,
     ModelMeta,
-    Naming,
-    Role,
 )
+
+if TYPE_CHECKING:
+    from dynamorm._orm.meta import Naming, Role
+
 
 __all__ = [
     "GSI",

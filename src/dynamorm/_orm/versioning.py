@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dynamorm._core._conditions import Condition, Path  # (not the expressions facade)
 from dynamorm._core.errors import ValidationError
-from dynamorm._core.expressions import Condition, Path
 from dynamorm._orm.meta import MISSING, Item, ModelMeta
 
 

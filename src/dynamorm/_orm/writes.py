@@ -26,7 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from dynamorm._core._compile import build_expressions  # (not the expressions facade)
+from dynamorm._core._conditions import Condition, Path
 from dynamorm._core._operands import Value
+from dynamorm._core._update import UpdateAction
 from dynamorm._core.errors import (
     AlreadyExists,
     ConditionFailed,
@@ -39,7 +42,6 @@ from dynamorm._core.errors import (
     ValidationError,
     VersionConflict,
 )
-from dynamorm._core.expressions import Condition, Path, UpdateAction, build_expressions
 from dynamorm._orm.keys import Key, describe
 from dynamorm._orm.meta import AV, MISSING, FieldInfo, Item, ModelMeta
 from dynamorm._orm.versioning import Expect, expect_for, own_version

@@ -12,18 +12,21 @@ import json
 import sys
 from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable, Mapping
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError, Throttled
 from dynamorm._io.events import RequestEvent
-from dynamorm._runtime.context import current_partner, mask_partner_id
 
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     from dynamorm._features.cost import PriceTable
 
-_EventT = TypeVar("_EventT")
-_ContextT = TypeVar("_ContextT")
-_ResultT = TypeVar("_ResultT")
+    _EventT = TypeVar("_EventT")
+    _ContextT = TypeVar("_ContextT")
+    _ResultT = TypeVar("_ResultT")
+
+_CONTEXT = "dynamorm._runtime.context"
 
 MAX_VALUES = 100
 """EMF takes at most 100 values per metric in one document; a series flushes when it is full."""
@@ -102,9 +105,12 @@ class EMFMetrics:
 
     def __call__(self, event: RequestEvent) -> None:
         """Record one request (the hook entry point)."""
-        partner = current_partner()
-        if partner is not None and self.mask_partner:
-            partner = mask_partner_id(partner)
+        # Only partner_context (in the context module) sets a partner: while that module is
+        # not loaded there is none, and a hook on a plain DB does not load it.
+        context = sys.modules.get(_CONTEXT)
+        partner = None if context is None else context.current_partner()
+        if context is not None and partner is not None and self.mask_partner:
+            partner = context.mask_partner_id(partner)
         key = (event.operation, event.table or "-", partner)
         cost = self._cost(event)
         full: tuple[tuple[str, str, str | None], _Series] | None = None
