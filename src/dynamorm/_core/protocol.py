@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from binascii import crc32  # zlib's, without loading zlib (binascii is loaded anyway)
@@ -21,7 +20,7 @@ from dynamorm._core.errors import (
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Never
 
 VERSION = "0.1.0"
 TARGET_PREFIX = "DynamoDB_20120810."
@@ -90,8 +89,81 @@ OPERATIONS = frozenset(
     ]
 )
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_loads = json.loads
+# --- JSON ----------------------------------------------------------------------------------
+# json's C accelerator, used directly: importing the json package compiles seven regular
+# expressions and builds default codecs (~1 ms of a cold start) that its C encoder and scanner
+# never use. The results are json.dumps'/json.loads' (tests pin it); an interpreter without
+# _json (PyPy) uses the json package. Malformed JSON raises json's JSONDecodeError (a
+# ValueError), loading json then.
+
+
+class _ScanContext:
+    """The decoder settings json's C scanner reads: json.loads' defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    array_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {
+        "-Infinity": float("-inf"),
+        "Infinity": float("inf"),
+        "NaN": float("nan"),
+    }.__getitem__
+
+
+try:
+    from _json import encode_basestring, encode_basestring_ascii, make_encoder, make_scanner
+except ImportError:  # pragma: no cover - CPython has it
+    _scan = None
+else:
+    _scan = make_scanner(_ScanContext())  # type: ignore[arg-type]  # a duck-typed context
+
+_WHITESPACE = " \t\n\r"
+
+
+def _not_serializable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_dumps(value: object, *, ascii_only: bool = False) -> str:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=ascii_only)``."""
+    if _scan is None:
+        import json
+
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=ascii_only)
+    quote = encode_basestring_ascii if ascii_only else encode_basestring
+    encode = make_encoder({}, _not_serializable, quote, None, ":", ",", False, False, True)
+    return "".join(encode(value, 0))
+
+
+def json_loads(data: bytes | str) -> Any:
+    """``json.loads(data)`` for UTF-8 bytes or text."""
+    if _scan is None:
+        import json
+
+        return json.loads(data)
+    if isinstance(data, bytes):
+        data = data.decode("utf-8-sig" if data[:3] == b"\xef\xbb\xbf" else "utf-8", "surrogatepass")
+    start = 0
+    while start < len(data) and data[start] in _WHITESPACE:
+        start += 1
+    try:
+        value, end = _scan(data, start)
+    except StopIteration as exc:
+        _json_error("Expecting value", data, exc.value)
+    if end != len(data):
+        after = len(data) - len(data[end:].lstrip(_WHITESPACE))  # past trailing whitespace
+        if after != len(data):
+            _json_error("Extra data", data, after)
+    return value
+
+
+def _json_error(message: str, text: str, position: int) -> Never:
+    from json import JSONDecodeError
+
+    raise JSONDecodeError(message, text, position) from None
 
 
 def check_operation(operation: object) -> str:
@@ -113,7 +185,7 @@ def encode_body(operation: str, payload: object) -> bytes:
             f"{operation} payload must be a dict of DynamoDB JSON, not {type(payload).__name__}"
         )
     try:
-        return _dumps(payload).encode()
+        return json_dumps(payload).encode()
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             f"{operation} payload is not serializable as DynamoDB JSON: {exc} "
@@ -175,7 +247,7 @@ def _decode(operation: str, status: int, headers: dict[str, str], body: bytes) -
     if not body and status == 200:
         raise ProtocolError(f"{operation}: HTTP 200 with an empty body", status=status)
     try:
-        data = _loads(body) if body else {}
+        data = json_loads(body) if body else {}
     except ValueError:
         data = None
     if not isinstance(data, dict):

@@ -8,13 +8,13 @@ ships to CloudWatch Logs and CloudWatch turns into metrics. It needs no dependen
 
 from __future__ import annotations
 
-import json
 import sys
 from _thread import allocate_lock  # threading.Lock, without loading threading
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from dynamorm._core.errors import ConfigurationError, Throttled
+from dynamorm._core.protocol import json_dumps
 from dynamorm._io.events import RequestEvent
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ class EMFMetrics:
             doc["EstimatedCost"] = series.cost
         if request_id:
             doc["RequestId"] = str(request_id)
-        return json.dumps(doc, separators=(",", ":"))
+        return json_dumps(doc, ascii_only=True)
 
     def _cost(self, event: RequestEvent) -> float | None:
         """The request's consumed capacity priced (USD), when prices were given."""
