@@ -110,7 +110,7 @@ def _stream_peak(local: Any, megabytes: int) -> tuple[float, float, int]:
     line = b"m-bench,pay_0000000000000_00000000,1000,EUR\n"
     data = line * (megabytes * 1024 * 1024 // len(line))
     key = f"settlements/acme/stream-{megabytes}mb.csv"
-    etag = objects.s3().put_object(Bucket=SETTLEMENT_BUCKET, Key=key, Body=data)["ETag"]
+    etag = objects.s3().put(SETTLEMENT_BUCKET, key, data)
     size = len(data)
     del data
     tracemalloc.start()

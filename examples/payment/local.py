@@ -167,10 +167,8 @@ class LocalPlatform:
         app = self.app
         for partner in PARTNERS:
             app.partner(partner).ensure_tables(*PARTNER_MODELS, AuditRecord)
-        client = objects.s3()
-        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-        for bucket in {SETTLEMENT_BUCKET, EXPORT_BUCKET} - existing:
-            client.create_bucket(Bucket=bucket)
+        for bucket in (SETTLEMENT_BUCKET, EXPORT_BUCKET):
+            objects.s3().create_bucket(bucket)
 
     def partner_db(self, partner: str) -> DB:
         return self.app.partner(partner)
@@ -204,8 +202,8 @@ class LocalPlatform:
         """Put a settlement file in S3; return the ObjectCreated event S3 would send."""
         data = text.encode() if isinstance(text, str) else text
         key = f"settlements/{partner}/{name}"
-        answer = objects.s3().put_object(Bucket=SETTLEMENT_BUCKET, Key=key, Body=data)
-        return s3_event(SETTLEMENT_BUCKET, key, size=len(data), etag=answer["ETag"])
+        etag = objects.s3().put(SETTLEMENT_BUCKET, key, data, content_type="text/csv")
+        return s3_event(SETTLEMENT_BUCKET, key, size=len(data), etag=etag)
 
 
 def mint_token(

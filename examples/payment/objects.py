@@ -1,43 +1,35 @@
-"""S3 for the handlers: stream an object's lines from a byte offset, stream an upload from an
-iterator of chunks, presign a download.
-
-This uses boto3 (imported on first use, so the process handler never loads it): S3 is not on
-the per-payment path, and boto3's managed transfer already streams multipart uploads with
-bounded memory. DynamORM's own signer and transport speak DynamoDB, KMS and STS only.
+"""S3 for the handlers, on DynamORM's own signer and transport (``dynamorm.S3Client``): stream
+an object's lines from a byte offset, stream an upload from an iterator of chunks, presign a
+download. No boto3: the S3 client shares the platform DB's credentials and connections, and
+a Lambda context bounds its requests like the DB's.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
 
-CHUNK = 256 * 1024
+from dynamorm import LambdaContextLike, S3Client
+from examples.payment.platform import platform
+
+CHUNK = 1024 * 1024  # one ranged GET: the most a read holds in memory
 PART = 8 * 1024 * 1024  # multipart part size: the most an upload holds in memory at once
 
-_clients: dict[str, Any] = {}
+_clients: dict[int, S3Client] = {}
 _lock = threading.Lock()
 
 
-def s3() -> Any:
-    """A boto3 S3 client, made once per process (endpoint from AWS_ENDPOINT_URL_S3 if set)."""
+def s3(context: LambdaContextLike | None = None) -> S3Client:
+    """The S3 client of the current Platform (its DB's credentials, transport and region;
+    endpoint from ``AWS_ENDPOINT_URL_S3`` if set), bounded by ``context``'s deadline."""
+    app = platform()
     with _lock:
-        if "s3" not in _clients:
-            import boto3
-            from botocore.config import Config
-
-            _clients["s3"] = boto3.client(
-                "s3",
-                region_name=os.environ.get("AWS_REGION", "us-east-1"),
-                config=Config(
-                    s3={"addressing_style": "path"},
-                    retries={"mode": "standard"},
-                    signature_version="s3v4",
-                ),
-            )
-        return _clients["s3"]
+        client = _clients.get(id(app))
+        if client is None:
+            _clients.clear()
+            client = _clients[id(app)] = S3Client.sharing(app.db.client)
+    return client if context is None else client.with_deadline(context)
 
 
 def reset_s3() -> None:
@@ -46,81 +38,40 @@ def reset_s3() -> None:
         _clients.clear()
 
 
-def head(bucket: str, key: str) -> dict[str, Any]:
-    answer: dict[str, Any] = s3().head_object(Bucket=bucket, Key=key)
-    return answer
+def lines(
+    bucket: str,
+    key: str,
+    *,
+    start: int = 0,
+    etag: str | None = None,
+    context: LambdaContextLike | None = None,
+) -> Iterator[bytes]:
+    """The object's lines (with their line endings) from byte ``start``, read 1 MiB at a time
+    (ranged GETs): memory stays flat whatever the object's size. ``etag`` pins the object's
+    version (a replaced object fails with PreconditionFailed instead of mixing two files)."""
+    pending = b""
+    for chunk in s3(context).stream(bucket, key, start=start, chunk_size=CHUNK, if_match=etag):
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            yield from io.BytesIO(pending[:cut])
+            pending = pending[cut:]
+    if pending:
+        yield pending
 
 
-def lines(bucket: str, key: str, *, start: int = 0, etag: str | None = None) -> Iterator[bytes]:
-    """The object's lines (with their line endings) from byte ``start``, read in chunks of
-    256 KiB: memory stays flat whatever the object's size. ``etag`` pins the object's version
-    (a replaced object fails with PreconditionFailed instead of mixing two files)."""
-    options: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if start:
-        options["Range"] = f"bytes={start}-"
-    if etag:
-        options["IfMatch"] = f'"{etag.strip(chr(34))}"'
-    body = s3().get_object(**options)["Body"]
-    try:
-        pending = b""
-        while True:
-            chunk = body.read(CHUNK)
-            if not chunk:
-                break
-            pending += chunk
-            cut = pending.rfind(b"\n") + 1
-            if cut:
-                yield from io.BytesIO(pending[:cut])
-                pending = pending[cut:]
-        if pending:
-            yield pending
-    finally:
-        body.close()
-
-
-class _ChunkReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks (what boto3's upload reads from)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = b""
-        self.size = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._buffer = chunk
-        n = min(len(target), len(self._buffer))
-        target[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        self.size += n
-        return n
-
-
-def upload(bucket: str, key: str, chunks: Iterable[bytes], *, content_type: str) -> int:
+def upload(
+    bucket: str,
+    key: str,
+    chunks: Iterable[bytes],
+    *,
+    content_type: str,
+    context: LambdaContextLike | None = None,
+) -> int:
     """Stream ``chunks`` to ``bucket/key`` (multipart past 8 MiB); return the bytes written."""
-    from boto3.s3.transfer import TransferConfig
-
-    reader = _ChunkReader(chunks)
-    config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=1)
-    s3().upload_fileobj(
-        io.BufferedReader(reader, CHUNK),
-        bucket,
-        key,
-        ExtraArgs={"ContentType": content_type},
-        Config=config,
-    )
-    return reader.size
+    return s3(context).upload(bucket, key, chunks, content_type=content_type, part_size=PART)
 
 
 def presign(bucket: str, key: str, *, seconds: int) -> str:
     """A GET link valid for ``seconds`` (SigV4 presigned: it stops working after that)."""
-    url: str = s3().generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
-    )
-    return url
+    return s3().presign_get(bucket, key, expires_in=seconds)

@@ -65,7 +65,7 @@ def handler(event: dict[str, Any], context: LambdaContextLike) -> dict[str, Any]
         if method == "GET" and path.startswith("/payments/"):
             return get_payment(db, caller, path.removeprefix("/payments/"))
         if method == "POST" and path == "/exports":
-            return export(db, caller, json_body(event), app.settings.export_bucket)
+            return export(db, caller, json_body(event), app.settings.export_bucket, context)
         raise HttpError(404, "not_found", "no such route")
     except HttpError as exc:
         return error_answer(exc, rid)
@@ -145,7 +145,9 @@ def list_payments(db: DB, caller: Caller, params: dict[str, Any]) -> dict[str, A
     return answer(200, body)
 
 
-def export(db: DB, caller: Caller, body: dict[str, Any], bucket: str) -> dict[str, Any]:
+def export(
+    db: DB, caller: Caller, body: dict[str, Any], bucket: str, context: LambdaContextLike
+) -> dict[str, Any]:
     """Stream the range to S3 as CSV, page by page; answer with a time-limited link."""
     if not bucket:
         raise HttpError(503, "unavailable", "exports are not configured")
@@ -166,7 +168,7 @@ def export(db: DB, caller: Caller, body: dict[str, Any], bucket: str) -> dict[st
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     object_key = f"exports/{caller.partner}/{caller.merchant}/{stamp}-{secrets.token_hex(4)}.csv"
-    size = objects.upload(bucket, object_key, chunks(), content_type="text/csv")
+    size = objects.upload(bucket, object_key, chunks(), content_type="text/csv", context=context)
     url = objects.presign(bucket, object_key, seconds=LINK_SECONDS)
     return answer(201, {"url": url, "expires_in": LINK_SECONDS, "rows": rows, "bytes": size})
 

@@ -136,7 +136,7 @@ def reconcile(
     batch = _bump(db, batch)
     offset, line = batch.offset, batch.line
     chunk: list[Row] = []
-    for raw in objects.lines(bucket, object_key, start=offset, etag=etag or None):
+    for raw in objects.lines(bucket, object_key, start=offset, etag=etag or None, context=context):
         line += 1
         offset += len(raw)
         if line == 1 and raw.decode("utf-8", "replace").strip().split(",") == HEADER:
@@ -151,7 +151,7 @@ def reconcile(
         batch = _commit(db, batch, chunk, offset, line)
     if _low_on_time(context):
         return _continuation(batch, etag)
-    return _finish(app, db, batch, partner)
+    return _finish(app, db, batch, partner, context)
 
 
 def _start(db: DB, fresh: SettlementBatch) -> SettlementBatch:
@@ -283,7 +283,9 @@ def _settle(tx: Any, payment: Payment, file_id: str, now: datetime) -> None:
 REPORT_HEADER = "line,outcome,merchant_id,payment_id,reported_amount,expected_amount,detail\n"
 
 
-def _finish(app: Platform, db: DB, batch: SettlementBatch, partner: str) -> dict[str, Any]:
+def _finish(
+    app: Platform, db: DB, batch: SettlementBatch, partner: str, context: LambdaContextLike
+) -> dict[str, Any]:
     """Write the report (streamed from the recorded rows), then mark the file done."""
     name = batch.key.rsplit("/", 1)[-1].removesuffix(".csv")
     report_key = f"reports/{partner}/{name}.report.csv"
@@ -304,7 +306,7 @@ def _finish(app: Platform, db: DB, batch: SettlementBatch, partner: str) -> dict
             ]
             yield (",".join(_csv_cell(f) for f in fields) + "\n").encode()
 
-    objects.upload(bucket, report_key, chunks(), content_type="text/csv")
+    objects.upload(bucket, report_key, chunks(), content_type="text/csv", context=context)
     try:
         batch = db.update(
             batch, SettlementBatch.status.set("done"), SettlementBatch.report_key.set(report_key)

@@ -46,6 +46,7 @@ from dynamorm._core.errors import (
     ReadTimeout,
     RequestValidationFailed,
     ResourceInUse,
+    S3Error,  # S3 on the library's signer (issue 13)
     ServiceError,
     ServiceUnavailable,
     TableNotFound,
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
     from dynamorm._io.deadline import LambdaContextLike, deadline_buffer
     from dynamorm._io.events import Hook, RequestEvent
     from dynamorm._io.provider import CredentialsProvider
+    from dynamorm._io.s3 import S3Client, S3Object
     from dynamorm._io.transport import HTTPTransport, Request, Response, Transport
     from dynamorm._orm._pages import Page
     from dynamorm._orm.async_db import AsyncDB
@@ -231,6 +233,9 @@ _LAZY = {
     "AsyncQuery": "dynamorm._orm.async_query",
     "AsyncScan": "dynamorm._orm.async_query",
     "AsyncTransaction": "dynamorm._orm.async_writes",
+    # --- S3 on the library's signer (issue 13) ---
+    "S3Client": "dynamorm._io.s3",
+    "S3Object": "dynamorm._io.s3",
 }
 
 
@@ -399,4 +404,8 @@ __all__ = [
     "AsyncQuery",
     "AsyncScan",
     "AsyncTransaction",
+    # --- S3 on the library's signer (issue 13) ---
+    "S3Client",
+    "S3Error",
+    "S3Object",
 ]

@@ -446,7 +446,7 @@ def test_reconcile_settles_reports_and_ignores_a_redelivery(local: LocalPlatform
     assert result["status"] == "done"
     assert (result["settled"], result["unknown"], result["malformed"]) == (3, 1, 2)
     assert result["duplicate"] == 2  # line 5 repeats line 2; line 6 names a settled payment
-    report = objects.s3().get_object(Bucket=EXPORT_BUCKET, Key=result["report"])["Body"].read()
+    report = objects.s3().get(EXPORT_BUCKET, result["report"]).body
     lines = report.decode().splitlines()
     assert lines[0].startswith("line,outcome")
     assert any(line.startswith("8,malformed,") and "expected 4 fields" in line for line in lines)

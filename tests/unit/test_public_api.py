@@ -161,6 +161,10 @@ EXPORTED = {
     "AsyncQuery",
     "AsyncScan",
     "AsyncTransaction",
+    # --- S3 on the library's signer (issue 13) ---
+    "S3Client",
+    "S3Error",
+    "S3Object",
 }
 
 

@@ -747,3 +747,28 @@ class AttributeTypeConflict(ConfigurationError):
         self.attribute = attribute
         self.table_type = table_type
         self.model_type = model_type
+
+
+# --- S3 on the library's signer (issue 13) ---------------------------------------------------
+
+
+class S3Error(ServiceError):
+    """S3 refused or failed a request (after retries when retryable). The message names the
+    operation, ``s3://bucket/key``, the region and the endpoint; ``type_name`` is S3's error
+    code (``NoSuchKey``, ``PreconditionFailed``...), ``status`` the HTTP status."""
+
+    code = "ErrS3"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str = "",
+        key: str = "",
+        retryable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.bucket = bucket
+        self.key = key
+        self.retryable = retryable

@@ -151,6 +151,8 @@ def _canonical_request(
     query: str,
     pairs: tuple[tuple[str, str | Secret], ...],
     body: bytes,
+    *,
+    payload_hash: str | None = None,
 ) -> tuple[str, str]:
     """(SignedHeaders, hex SHA-256 of the canonical request). Secret header values are
     revealed only in this frame, and an error here is re-raised without it (or its locals)."""
@@ -161,7 +163,8 @@ def _canonical_request(
             merged.setdefault(name.lower(), []).append(_fold(text))
         names = sorted(merged)
         signed_headers = ";".join(names)
-        payload_hash = _payload_hash(body) if body else _EMPTY_SHA256
+        if payload_hash is None:
+            payload_hash = _payload_hash(body) if body else _EMPTY_SHA256
         digest = sha256(
             "\n".join(
                 (
@@ -196,6 +199,7 @@ def sign(
     region: str,
     service: str,
     amz_date: str,
+    payload_hash: str | None = None,
 ) -> dict[str, str]: ...
 @overload
 def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
@@ -211,6 +215,7 @@ def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
     region: str,
     service: str,
     amz_date: str,
+    payload_hash: str | None = None,
 ) -> dict[str, str | Secret]: ...
 def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
     method: str,
@@ -225,6 +230,7 @@ def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
     region: str,
     service: str,
     amz_date: str,
+    payload_hash: str | None = None,
 ) -> dict[str, str] | dict[str, str | Secret]:
     """Return the headers that sign this request: ``Authorization``, ``X-Amz-Date`` and, with a
     session token, ``X-Amz-Security-Token``.
@@ -232,7 +238,8 @@ def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
     ``headers`` must include ``host``; header names are compared case-insensitively and every
     header given is signed, except that a given ``Authorization``, ``X-Amz-Date`` (and, with a
     session token, ``X-Amz-Security-Token``) is replaced, so a retry can re-sign the headers it
-    sent. ``amz_date`` is the request time as ``YYYYMMDDTHHMMSSZ``.
+    sent. ``amz_date`` is the request time as ``YYYYMMDDTHHMMSSZ``. ``payload_hash`` is the
+    body's hex SHA-256 when the caller has it already (S3 sends it as ``x-amz-content-sha256``).
 
     A :class:`Secret` session token comes back as that Secret (revealed only when the request
     bytes are written), a plain one as given.
@@ -243,7 +250,7 @@ def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
     replaced = {"authorization", *(name.lower() for name in added)}
     given = [(name, value) for name, value in headers.items() if name.lower() not in replaced]
     signed_headers, request_hash = _canonical_request(
-        method, path, query, (*given, *added.items()), body
+        method, path, query, (*given, *added.items()), body, payload_hash=payload_hash
     )
     date = amz_date[:8]
     scope = f"{date}/{region}/{service}/aws4_request"
@@ -254,3 +261,47 @@ def sign(  # noqa: F811 - overloads (typing.overload outside type checking)
         f"SignedHeaders={signed_headers}, Signature={signature.hex()}"
     )
     return added
+
+
+def presign(
+    method: str,
+    path: str,
+    *,
+    host: str,
+    access_key: str,
+    secret_key: str | Secret,
+    session_token: str | Secret | None,
+    region: str,
+    service: str,
+    amz_date: str,
+    expires: int,
+) -> str:
+    """The query string of a presigned URL (SigV4 query authentication): only ``host`` is
+    signed, the payload is ``UNSIGNED-PAYLOAD``, and the link stops working ``expires``
+    seconds after ``amz_date``. ``path`` is the URI-encoded path the URL will carry."""
+    from urllib.parse import quote
+
+    date = amz_date[:8]
+    scope = f"{date}/{region}/{service}/aws4_request"
+    params = {
+        "X-Amz-Algorithm": _ALGORITHM,
+        "X-Amz-Credential": f"{access_key}/{scope}",
+        "X-Amz-Date": amz_date,
+        "X-Amz-Expires": str(expires),
+        "X-Amz-SignedHeaders": "host",
+    }
+    if session_token:
+        params["X-Amz-Security-Token"] = (
+            session_token if type(session_token) is str else reveal(session_token)
+        )
+    query = "&".join(
+        f"{name}={quote(value, safe=_UNRESERVED)}" for name, value in sorted(params.items())
+    )
+    request = "\n".join(
+        (method, _canonical_path(path), query, f"host:{host}\n", "host", "UNSIGNED-PAYLOAD")
+    )
+    string_to_sign = "\n".join(
+        (_ALGORITHM, amz_date, scope, sha256(request.encode()).hexdigest())
+    )
+    signature = _hmac(_signing_pads(secret_key, date, region, service), string_to_sign.encode())
+    return f"{query}&X-Amz-Signature={signature.hex()}"
