@@ -28,6 +28,7 @@ from benchmarks import (
     lambda_cold_start,
     payment_handler,
     payment_local,
+    payment_reconcile,
 )
 from benchmarks._context import Context
 from benchmarks._results import (
@@ -51,6 +52,7 @@ BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "exactly_once": exactly_once.run,
     "payment_handler": payment_handler.run,
     "payment_local": payment_local.run,
+    "payment_reconcile": payment_reconcile.run,
 }
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
 NEW_DOC = f"# Benchmarks\n\n## Results\n\n{RESULTS_END}\n"

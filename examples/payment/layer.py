@@ -3,7 +3,8 @@
     python -m examples.payment.layer [--out dist] [--no-extras]
 
 Its ``python/`` folder holds the library (``src/dynamorm``) and the runtime extras the payment
-functions use: ``msgspec`` (the typed page decoder) and ``PyJWT``. Linux wheels for CPython 3.12
+functions use: ``msgspec`` (the typed page decoder; tokens are verified by examples/payment/
+tokens.py on the standard library, so no JWT library ships). Linux wheels for CPython 3.12
 are fetched with ``pip download --platform ... --only-binary=:all:`` for both architectures and
 unpacked side by side (a compiled module's file name carries its architecture, so one layer
 serves both). boto3 is not included: the Lambda runtime has it.
@@ -19,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTRAS = ("msgspec==0.22.0", "pyjwt==2.15.1")
+EXTRAS = ("msgspec==0.22.0",)
 PLATFORMS = ("manylinux2014_aarch64", "manylinux2014_x86_64")
 PYTHON = "3.12"
 

@@ -16,21 +16,48 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
-from typing import Any
 
 from dynamorm import DB, DynamORMError, MultiAccount, PartnerDB, UnknownPartner
+from examples.payment.tokens import InvalidToken, verify_hs256
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: this module is on every cold start
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True)
 class Settings:
-    jwt_secret: str
-    jwt_issuer: str
-    jwt_audience: str
-    cursor_secret: str
-    table_prefix: str
-    export_bucket: str
-    kms_key_arn: str
+    """The platform's configuration (from the environment)."""
+
+    __slots__ = (
+        "cursor_secret",
+        "export_bucket",
+        "jwt_audience",
+        "jwt_issuer",
+        "jwt_secret",
+        "kms_key_arn",
+        "table_prefix",
+    )
+
+    def __init__(  # noqa: PLR0917 - the settings, in their order
+        self,
+        jwt_secret: str,
+        jwt_issuer: str,
+        jwt_audience: str,
+        cursor_secret: str,
+        table_prefix: str,
+        export_bucket: str,
+        kms_key_arn: str,
+    ) -> None:
+        self.jwt_secret = jwt_secret
+        self.jwt_issuer = jwt_issuer
+        self.jwt_audience = jwt_audience
+        self.cursor_secret = cursor_secret
+        self.table_prefix = table_prefix
+        self.export_bucket = export_bucket
+        self.kms_key_arn = kms_key_arn
+
+    def __repr__(self) -> str:
+        return f"Settings(table_prefix={self.table_prefix!r}, secrets hidden)"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -105,35 +132,33 @@ class HttpError(Exception):
         self.headers = headers
 
 
-@dataclass(frozen=True)
 class Caller:
     """Who is calling, from a verified token: the partner and the merchant it acts for."""
 
-    partner: str
-    merchant: str
-    subject: str
-    scopes: frozenset[str]
+    __slots__ = ("merchant", "partner", "scopes", "subject")
+
+    def __init__(self, partner: str, merchant: str, subject: str, scopes: frozenset[str]) -> None:
+        self.partner = partner
+        self.merchant = merchant
+        self.subject = subject
+        self.scopes = scopes
+
+    def __repr__(self) -> str:
+        return f"Caller(partner={self.partner!r}, merchant={self.merchant!r})"
 
 
 def authenticate(event: dict[str, Any], settings: Settings, *, scope: str) -> Caller:
     """Verify the bearer token (HS256, issuer, audience, expiry) and its scope."""
-    import jwt
-
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HttpError(401, "unauthorized", "a bearer token is required", **_CHALLENGE)
     try:
-        claims = jwt.decode(
-            token,
-            settings.jwt_secret,
-            algorithms=["HS256"],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iss", "aud", "sub"]},
+        claims = verify_hs256(
+            token, settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
-    except jwt.InvalidTokenError:
+    except InvalidToken:
         raise HttpError(
             401, "unauthorized", "the token is invalid or expired", **_CHALLENGE
         ) from None

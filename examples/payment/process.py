@@ -16,12 +16,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-import secrets
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from dynamorm import (
     DB,
@@ -48,6 +47,10 @@ from examples.payment.platform import (
     request_id,
     storage_error_answer,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: this module is on every cold start
+if TYPE_CHECKING:
+    from typing import Any
 
 CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF", "JPY", "SEK", "DKK", "NOK", "PLN", "CAD"})
 MAX_AMOUNT = 100_000_000_00  # minor units
@@ -167,7 +170,7 @@ def authorize(app: Platform, c: dict[str, Any], context: LambdaContextLike) -> d
     )
     merchant = c["merchant"]
     now = datetime.now(UTC)
-    payment_id = f"pay_{int(now.timestamp() * 1000):013d}_{secrets.token_hex(4)}"
+    payment_id = f"pay_{int(now.timestamp() * 1000):013d}_{os.urandom(4).hex()}"
     payment = Payment(
         merchant_id=merchant,
         payment_id=payment_id,

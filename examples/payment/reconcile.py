@@ -1,14 +1,15 @@
 """S3 ``ObjectCreated`` on ``settlements/<partner>/<name>.csv``: reconcile a settlement file.
 
 The file (``merchant_id,payment_id,amount,currency``, one row a line, a header first) is read
-as a stream from a byte offset, never loaded. Rows go in chunks: the chunk's payments are read
-with one ``batch_get``, and one transaction settles the matching payments (status, hold
-released, settlement ledger entries, outbox event, each payment's audit record), records every
-row's outcome (settled, mismatch, unknown, duplicate, malformed with its line number) and moves
-the file's checkpoint past the chunk. The checkpoint is versioned, so a chunk commits once:
-a re-delivered event, a concurrent run or a resumed one settles nothing twice.
+as a stream from a byte offset, never loaded. Rows are read 99 at a time, their payments with
+one ``batch_get``; then each transaction settles the matching payments of a run of rows (status,
+hold released, settlement ledger entries, outbox event, each payment's audit record), records
+every row's outcome (settled, mismatch, unknown, duplicate, malformed with its line number) and
+moves the file's checkpoint past those rows. A settled row is 7 actions, any other 1, so a
+transaction holds 14 settled rows, or up to 98 others. The checkpoint is versioned, so rows
+commit once: a re-delivered event, a concurrent run or a resumed one settles nothing twice.
 
-When the invocation's remaining time falls under ``MARGIN`` the handler stops between chunks
+When the invocation's remaining time falls under ``MARGIN`` the handler stops between transactions
 and continues in a follow-up invocation (an asynchronous self-invoke on Lambda; locally the
 continuation event is returned). At the end a report object lists every row's outcome.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -42,7 +42,9 @@ from examples.payment.models import (
 from examples.payment.platform import Platform, platform
 
 HEADER = ["merchant_id", "payment_id", "amount", "currency"]
-CHUNK_ROWS = 14  # 7 actions per settled row + the checkpoint: at most 99 of DynamoDB's 100
+READ_ROWS = 99  # rows whose payments one batch_get reads (at most 100 keys)
+ROW_ACTIONS = 98  # a transaction's actions for rows: with the checkpoint, 99 of DynamoDB's 100
+SETTLE_ACTIONS = 7  # the row, the payment, its audit record, the hold, 2 ledger legs, the outbox
 MARGIN = 10.0  # seconds kept for the checkpoint and the follow-up invocation
 
 
@@ -83,14 +85,28 @@ def _invoke_self(event: dict[str, Any], context: LambdaContextLike) -> bool:
     return True
 
 
-@dataclass
 class Row:
-    line: int
-    merchant_id: str = ""
-    payment_id: str = ""
-    amount: int | None = None
-    currency: str = ""
-    error: str = ""
+    """One line of the file: its fields, or what is wrong with it."""
+
+    __slots__ = ("amount", "currency", "end", "error", "line", "merchant_id", "payment_id")
+
+    def __init__(
+        self,
+        line: int,
+        merchant_id: str = "",
+        payment_id: str = "",
+        amount: int | None = None,
+        currency: str = "",
+        *,
+        error: str = "",
+    ) -> None:
+        self.line = line
+        self.merchant_id = merchant_id
+        self.payment_id = payment_id
+        self.amount = amount
+        self.currency = currency
+        self.error = error
+        self.end = 0  # the byte offset after the row's line
 
 
 def parse_row(line: int, raw: bytes) -> Row:
@@ -135,20 +151,25 @@ def reconcile(
         return _summary(batch, replayed=True)
     batch = _bump(db, batch)
     offset, line = batch.offset, batch.line
-    chunk: list[Row] = []
+    read: list[Row] = []
     for raw in objects.lines(bucket, object_key, start=offset, etag=etag or None, context=context):
         line += 1
         offset += len(raw)
         if line == 1 and raw.decode("utf-8", "replace").strip().split(",") == HEADER:
             continue
-        chunk.append(parse_row(line, raw))
-        if len(chunk) == CHUNK_ROWS:
-            batch = _commit(db, batch, chunk, offset, line)
-            chunk = []
-            if _low_on_time(context):
+        read.append(parse_row(line, raw))
+        read[-1].end = offset
+        if len(read) == READ_ROWS:
+            batch, stopped = _commit_rows(db, batch, read, context)
+            read = []
+            if stopped or _low_on_time(context):
                 return _continuation(batch, etag)
-    if chunk or offset != batch.offset:
-        batch = _commit(db, batch, chunk, offset, line)
+    if read:
+        batch, stopped = _commit_rows(db, batch, read, context)
+        if stopped:
+            return _continuation(batch, etag)
+    if offset != batch.offset:  # a header (or blank tail) with no rows after it
+        batch = _commit(db, batch, [], offset, line)
     if _low_on_time(context):
         return _continuation(batch, etag)
     return _finish(app, db, batch, partner, context)
@@ -177,28 +198,50 @@ def _continuation(batch: SettlementBatch, etag: str) -> dict[str, Any]:
     return summary
 
 
+Outcome = tuple[Row, str, Payment | None]
+
+
+def _commit_rows(
+    db: DB, batch: SettlementBatch, rows: list[Row], context: LambdaContextLike
+) -> tuple[SettlementBatch, bool]:
+    """Commit ``rows`` in as few transactions as their actions allow; (the checkpoint, True
+    if time ran low and the rest was left for the continuation)."""
+    found = _payments(db, rows)
+    seen: set[tuple[str, str]] = set()
+    group: list[Outcome] = []
+    cost = 0
+    for row in rows:
+        outcome, payment = _match(row, found, seen)
+        actions = SETTLE_ACTIONS if outcome == "settled" else 1
+        if cost + actions > ROW_ACTIONS:
+            batch = _commit(db, batch, group, group[-1][0].end, group[-1][0].line)
+            group, cost = [], 0
+            if _low_on_time(context):
+                return batch, True
+        group.append((row, outcome, payment))
+        cost += actions
+    batch = _commit(db, batch, group, group[-1][0].end, group[-1][0].line)
+    return batch, False
+
+
+def _payments(db: DB, rows: list[Row]) -> dict[tuple[str, str], Payment]:
+    """The rows' payments, read with one batch_get (at most READ_ROWS keys)."""
+    wanted = sorted({(r.merchant_id, r.payment_id) for r in rows if not r.error})
+    if not wanted:
+        return {}
+    keys = [{"merchant_id": m, "payment_id": p} for m, p in wanted]
+    return {(p.merchant_id, p.payment_id): p for p in db.batch_get(Payment, keys)}
+
+
 def _commit(
-    db: DB, batch: SettlementBatch, chunk: list[Row], offset: int, line: int
+    db: DB, batch: SettlementBatch, group: list[Outcome], offset: int, line: int
 ) -> SettlementBatch:
-    """Settle a chunk and advance the checkpoint in one transaction; return the new checkpoint."""
-    wanted = [r for r in chunk if not r.error]
-    found = (
-        {
-            (p.merchant_id, p.payment_id): p
-            for p in db.batch_get(
-                Payment,
-                [{"merchant_id": r.merchant_id, "payment_id": r.payment_id} for r in wanted],
-            )
-        }
-        if wanted
-        else {}
-    )
+    """Record a run of rows' outcomes, settle its matches and advance the checkpoint past it,
+    in one transaction; return the new checkpoint."""
     now = datetime.now(UTC)
     counts = {"settled": 0, "mismatch": 0, "unknown": 0, "malformed": 0, "duplicate": 0}
-    seen: set[tuple[str, str]] = set()
     with db.transaction() as tx:
-        for row in chunk:
-            outcome, payment = _match(row, found, seen)
+        for row, outcome, payment in group:
             counts[outcome] += 1
             tx.create(
                 SettlementRow(

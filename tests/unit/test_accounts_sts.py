@@ -620,3 +620,19 @@ def test_refresh_warnings_name_the_failure_class_not_a_code(
         provider.get()
     assert "failed: EndpointUnreachable" in caplog.text
     assert "ErrEndpointUnreachable" not in caplog.text
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_the_assume_role_form_decodes_to_its_fields(role_arn: str, external_id: str) -> None:
+    from dynamorm._runtime.sts import assume_role_body
+
+    body = assume_role_body(role_arn or "r", "dynamorm-acme", external_id or None, 900)
+    fields = {k: v[0] for k, v in parse_qs(body.decode("ascii"), keep_blank_values=True).items()}
+    assert fields["RoleArn"] == (role_arn or "r")
+    assert fields.get("ExternalId") == (external_id or None)
+    assert (fields["Action"], fields["RoleSessionName"], fields["DurationSeconds"]) == (
+        "AssumeRole",
+        "dynamorm-acme",
+        "900",
+    )

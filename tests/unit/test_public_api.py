@@ -219,3 +219,17 @@ def test_import_is_lean() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_random_uuids_are_version_4_in_canonical_form() -> None:
+    import uuid
+
+    from dynamorm._core.ids import random_uuid
+
+    made = {random_uuid() for _ in range(200)}
+    assert len(made) == 200
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122

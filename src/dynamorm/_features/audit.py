@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -288,7 +287,7 @@ def plan_record(plan: WritePlan, db: DBBase, now: datetime) -> AuditRecord:
         operation=plan.kind,
         actor=actor,
         at=now,
-        suffix=uuid.uuid4().hex[:16],
+        suffix=os.urandom(8).hex(),
         changes=changes,
         exact=exact,
         before=before,

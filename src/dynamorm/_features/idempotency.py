@@ -31,7 +31,7 @@ import functools
 import hashlib
 import json
 import math
-import secrets
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -287,7 +287,7 @@ class _Guard:
         cached = self._cached(db, record_id, payload_hash)
         if cached is not None:
             return _Replay(cached)
-        token = secrets.token_hex(16)
+        token = os.urandom(16).hex()
         stored = yield from self._acquire(db, record_id, token, payload_hash, args)
         if stored is not None:
             self._remember(record_id, stored)

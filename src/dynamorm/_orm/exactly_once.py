@@ -209,13 +209,12 @@ def _send_transaction(db: DBBase, plan: WritePlan) -> Flow[tuple[dict[str, Any],
     a ClientRequestToken, so DynamoDB deduplicates its re-sends. A failed condition raises the
     error its action maps it to (the main action's first). An ``update`` reads the item back
     (consistent) to return and refresh it, as a transaction returns no values."""
-    import uuid
-
+    from dynamorm._core.ids import random_uuid
     from dynamorm._orm.transaction import explain_canceled
 
     payload = {
         "TransactItems": plan.entries(),
-        "ClientRequestToken": str(uuid.uuid4()),
+        "ClientRequestToken": random_uuid(),
         "ReturnConsumedCapacity": capacity_detail((plan.meta,)),
     }
     meta = plan.meta

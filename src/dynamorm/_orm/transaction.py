@@ -65,9 +65,9 @@ class TransactionBase:
     def __init__(self, db: DBBase, token: str | None = None) -> None:
         self._db = db
         if token is None:
-            import uuid
+            from dynamorm._core.ids import random_uuid
 
-            token = str(uuid.uuid4())
+            token = random_uuid()
         elif not isinstance(token, str) or not 1 <= len(token) <= 36:
             raise ValidationError(
                 f"a transaction token is a str of 1 to 36 characters, got {token!r}"

@@ -8,12 +8,11 @@ imported only when the first partner DB is built.
 
 from __future__ import annotations
 
-import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 from dynamorm._core.errors import (
     AssumeRoleFailed,
@@ -30,7 +29,19 @@ from dynamorm._io.provider import CredentialsProvider
 from dynamorm._io.transport import Endpoint, Transport
 from dynamorm._runtime.context import current_deadline, mask_partner_id
 
-_log = logging.getLogger("dynamorm.accounts")
+
+def _log(level: str, message: str, *args: object) -> None:
+    """Log on ``dynamorm.accounts``. ``logging`` is imported for warnings only: a debug
+    record when nothing has imported it (so nothing configured a handler) would be dropped
+    anyway, and the import is ~10 ms of a cold start. (Lambda's runtime has it loaded.)"""
+    if level == "debug" and "logging" not in sys.modules:
+        return
+    import logging
+
+    getattr(logging.getLogger("dynamorm.accounts"), level)(message, *args)
+
+
+_FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 STS_VERSION = "2011-06-15"
 _CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
@@ -73,7 +84,13 @@ def assume_role_body(
     }
     if external_id is not None:
         form["ExternalId"] = external_id
-    return urlencode(form).encode()
+    return "&".join(f"{name}={_percent(value)}" for name, value in form.items()).encode()
+
+
+def _percent(text: str) -> str:
+    """Form-encode a value (RFC 3986 unreserved characters kept, the rest %XX of UTF-8),
+    without importing urllib.parse on the cold path."""
+    return "".join(chr(b) if b in _FORM_SAFE else f"%{b:02X}" for b in text.encode())
 
 
 def _reject_dtd(*args: object) -> None:
@@ -431,7 +448,8 @@ class AssumeRoleProvider:
                 # serving them, and try STS again after a cooldown (single flight as always).
                 self._retry_after = self._clock() + _REFRESH_COOLDOWN
                 flight.credentials = current
-                _log.warning(
+                _log(
+                    "warning",
                     "AssumeRole for partner %s failed (%s); the current credentials stay in use "
                     "for up to %.0fs more",
                     self._label,
@@ -439,12 +457,13 @@ class AssumeRoleProvider:
                     left,
                 )
                 return current
-            _log.warning("AssumeRole for partner %s failed: %s", self._label, reason)
+            _log("warning", "AssumeRole for partner %s failed: %s", self._label, reason)
             raise
         else:
             flight.credentials = creds
             self._credentials = creds
-            _log.debug(
+            _log(
+                "debug",
                 "assumed the role for partner %s; credentials valid for %.0fs",
                 self._label,
                 (creds.expiration or 0.0) - self._clock(),
