@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from dynamorm import LambdaContextLike, S3Client
-from examples.payment.platform import platform
+
+from .platform import platform
 
 CHUNK = 1024 * 1024  # one ranged GET: the most a read holds in memory
 PART = 8 * 1024 * 1024  # multipart part size: the most an upload holds in memory at once

@@ -18,7 +18,8 @@ import os
 import threading
 
 from dynamorm import DB, DynamORMError, MultiAccount, PartnerDB, UnknownPartner
-from examples.payment.tokens import InvalidToken, verify_hs256
+
+from .tokens import InvalidToken, verify_hs256
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING: this module is on every cold start
 if TYPE_CHECKING:

@@ -33,8 +33,9 @@ from dynamorm import (
     idempotent,
     key,
 )
-from examples.payment.models import Customer, Hold, LedgerEntry, Payment, WebhookEvent
-from examples.payment.platform import (
+
+from .models import Customer, Hold, LedgerEntry, Payment, WebhookEvent
+from .platform import (
     Caller,
     HttpError,
     Platform,

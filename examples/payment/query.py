@@ -27,9 +27,10 @@ from dynamorm import (
     NotFound,
     Query,
 )
-from examples.payment import objects
-from examples.payment.models import Payment
-from examples.payment.platform import (
+
+from . import objects
+from .models import Payment
+from .platform import (
     Caller,
     HttpError,
     answer,

@@ -30,8 +30,9 @@ from dynamorm import (
     VersionConflict,
     key,
 )
-from examples.payment import objects
-from examples.payment.models import (
+
+from . import objects
+from .models import (
     Hold,
     LedgerEntry,
     Payment,
@@ -39,7 +40,7 @@ from examples.payment.models import (
     SettlementRow,
     WebhookEvent,
 )
-from examples.payment.platform import Platform, platform
+from .platform import Platform, platform
 
 HEADER = ["merchant_id", "payment_id", "amount", "currency"]
 READ_ROWS = 99  # rows whose payments one batch_get reads (at most 100 keys)

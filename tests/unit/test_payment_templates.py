@@ -3,6 +3,9 @@ exactly what the models define (keys, indexes, TTL), so the code that runs local
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,59 @@ def test_partner_tables_match_the_models(model: type[Model]) -> None:
 def test_every_partner_table_is_declared_once() -> None:
     declared = _tables(HERE / "partner-role.yaml")
     assert sorted(declared) == sorted(str(_meta(m).table) for m in (*PARTNER_MODELS, AuditRecord))
+
+
+APP = [
+    "__init__.py",
+    "models.py",
+    "objects.py",
+    "platform.py",
+    "process.py",
+    "query.py",
+    "reconcile.py",
+    "tokens.py",
+]
+
+
+def build(function: str, artifacts: Path) -> None:
+    """What ``sam build`` runs for ``function`` (BuildMethod: makefile)."""
+    makefile = str(HERE / "Makefile")
+    target = f"build-{function}"
+    subprocess.run(
+        ["make", "-s", "-f", makefile, target, f"ARTIFACTS_DIR={artifacts}"], check=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("function", ["ProcessFunction", "QueryFunction", "ReconcileFunction"])
+def test_each_function_packages_the_app_alone(function: str, tmp_path: Path) -> None:
+    template = cfn_yaml.load(str(HERE / "template.yaml"))
+    resource = template["Resources"][function]
+    assert resource["Metadata"] == {"BuildMethod": "makefile"}
+    assert template["Globals"]["Function"]["CodeUri"] == "./"
+    assert resource["Properties"]["Handler"].startswith("payment.")
+    build(function, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["payment"]
+    assert sorted(p.name for p in (tmp_path / "payment").iterdir()) == sorted(APP)
+
+
+def test_the_handlers_import_from_the_package_without_the_repository(tmp_path: Path) -> None:
+    build("ProcessFunction", tmp_path)
+    code = (
+        "import sys\n"
+        "import payment.process, payment.query, payment.reconcile\n"
+        "assert callable(payment.process.handler) and callable(payment.reconcile.handler)\n"
+        "assert not [m for m in sys.modules if m == 'examples' or m.startswith('examples.')]\n"
+        "assert 'jwt' not in sys.modules\n"
+        "print(sorted(m for m in sys.modules if m.startswith('payment')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,  # not the repository: only the package and the library (the layer)
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "payment.process" in done.stdout
