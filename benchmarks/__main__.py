@@ -29,6 +29,7 @@ from benchmarks import (
     payment_handler,
     payment_local,
     payment_reconcile,
+    reconcile_cold_start,
 )
 from benchmarks._context import Context
 from benchmarks._results import (
@@ -53,6 +54,7 @@ BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "payment_handler": payment_handler.run,
     "payment_local": payment_local.run,
     "payment_reconcile": payment_reconcile.run,
+    "reconcile_cold_start": reconcile_cold_start.run,
 }
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
 NEW_DOC = f"# Benchmarks\n\n## Results\n\n{RESULTS_END}\n"

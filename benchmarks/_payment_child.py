@@ -2,7 +2,8 @@
 
     python -m benchmarks._payment_child SIDE MODE [N]
 
-SIDE: ``dynamorm`` (examples/payment/process.py) or ``boto3`` (benchmarks/_payment_boto3.py).
+SIDE: ``dynamorm`` (examples/payment/process.py), ``dynamorm+pyjwt`` (the same, PyJWT imported
+first; cold only) or ``boto3`` (benchmarks/_payment_boto3.py).
 MODE ``cold``: import the handler module (its init phase) and serve one payment; ``cpu``: serve
 N payments after a warm-up and report the process CPU time per payment. Prints one JSON line.
 """
@@ -25,7 +26,11 @@ TYPE_CHECKING = False  # the harness loads no module the handler does not (typin
 if TYPE_CHECKING:
     from typing import Any
 
-MODULES = {"dynamorm": "examples.payment.process", "boto3": "benchmarks._payment_boto3"}
+MODULES = {
+    "dynamorm": "examples.payment.process",
+    "dynamorm+pyjwt": "examples.payment.process",  # after `import jwt`: PyJWT's share
+    "boto3": "benchmarks._payment_boto3",
+}
 WARM_UP = 30
 
 
@@ -87,6 +92,8 @@ def main() -> None:
     side, mode = sys.argv[1], sys.argv[2]
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     if mode == "cold":
+        if side == "dynamorm+pyjwt":
+            importlib.import_module("jwt")
         module = importlib.import_module(MODULES[side])
         t1 = time.perf_counter()
         [event] = events(1, token(), "cold")

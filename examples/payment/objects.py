@@ -6,7 +6,6 @@ a Lambda context bounds its requests like the DB's.
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterable, Iterator
 
@@ -51,12 +50,13 @@ def lines(
     (ranged GETs): memory stays flat whatever the object's size. ``etag`` pins the object's
     version (a replaced object fails with PreconditionFailed instead of mixing two files)."""
     pending = b""
-    for chunk in s3(context).stream(bucket, key, start=start, chunk_size=CHUNK, if_match=etag):
-        pending += chunk
-        cut = pending.rfind(b"\n") + 1
-        if cut:
-            yield from io.BytesIO(pending[:cut])
-            pending = pending[cut:]
+    for piece in s3(context).stream(bucket, key, start=start, chunk_size=CHUNK, if_match=etag):
+        chunk = pending + piece if pending else piece
+        begin = 0
+        while (end := chunk.find(b"\n", begin)) >= 0:
+            yield chunk[begin : end + 1]
+            begin = end + 1
+        pending = chunk[begin:]
     if pending:
         yield pending
 
