@@ -79,8 +79,8 @@ def test_a_different_payload_hash_is_a_mismatch() -> None:
 def test_our_own_lock_in_the_stored_record_means_a_lost_answer_and_it_is_ours(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("secrets.token_hex", lambda n: "t" * (2 * n))
-    ours = stored(status={"S": "INPROGRESS"}, lock={"S": "t" * 32}, data={"NULL": True})
+    monkeypatch.setattr("os.urandom", lambda n: b"\xab" * n)  # the lock token's randomness
+    ours = stored(status={"S": "INPROGRESS"}, lock={"S": "ab" * 16}, data={"NULL": True})
     fake = FakeDynamo(checked_failed(ours), ok())
     runs = 0
 
