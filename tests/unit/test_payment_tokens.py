@@ -19,7 +19,7 @@ from examples.payment.tokens import InvalidToken, verify_hs256
 KEY = "k" * 64
 ISS, AUD = "https://auth.payments.example", "payments-api"
 NOW = int(time.time())
-GOOD = {"iss": ISS, "aud": AUD, "sub": "acme:m1", "exp": NOW + 300, "partner": "acme"}
+GOOD = {"iss": ISS, "aud": AUD, "sub": "acme:m1", "exp": NOW + 86_400, "partner": "acme"}
 
 
 def b64(data: bytes) -> str:
@@ -43,7 +43,7 @@ CORPUS: dict[str, str] = {
     "valid": pyjwt(GOOD),
     "valid, audience in a list": pyjwt({**GOOD, "aud": ["other", AUD]}),
     "valid, float times, nbf and iat past": pyjwt(
-        {**GOOD, "exp": NOW + 300.5, "nbf": NOW - 5, "iat": NOW - 5}
+        {**GOOD, "exp": NOW + 86_400.5, "nbf": NOW - 5, "iat": NOW - 5}
     ),
     "valid, a kid and typ in the header": pyjwt(GOOD, headers={"kid": "k1", "typ": "JWT"}),
     "wrong key": pyjwt(GOOD, key="x" * 40),
@@ -54,8 +54,8 @@ CORPUS: dict[str, str] = {
     "crit header": forge({"alg": "HS256", "crit": ["exp"]}, GOOD),
     "expired": pyjwt({**GOOD, "exp": NOW - 1}),
     "expires now": pyjwt({**GOOD, "exp": NOW - 0}),
-    "not before the future": pyjwt({**GOOD, "nbf": NOW + 60}),
-    "issued in the future": pyjwt({**GOOD, "iat": NOW + 60}),
+    "not before the future": pyjwt({**GOOD, "nbf": NOW + 43_200}),
+    "issued in the future": pyjwt({**GOOD, "iat": NOW + 43_200}),
     "other issuer": pyjwt({**GOOD, "iss": "https://evil.example"}),
     "other audience": pyjwt({**GOOD, "aud": "other"}),
     "audience list without ours": pyjwt({**GOOD, "aud": ["a", "b"]}),
@@ -86,7 +86,7 @@ CORPUS: dict[str, str] = {
 # Where this verifier is deliberately stricter than PyJWT (RFC 7519: NumericDate is a JSON
 # number; a segment is base64url without padding).
 STRICTER = {"exp not a number as digits"}
-CORPUS["exp not a number as digits"] = forge({"alg": "HS256"}, {**GOOD, "exp": str(NOW + 300)})
+CORPUS["exp not a number as digits"] = forge({"alg": "HS256"}, {**GOOD, "exp": str(NOW + 86_400)})
 
 
 def pyjwt_decision(token: str) -> dict[str, Any] | None:
