@@ -300,8 +300,6 @@ def presign(
     request = "\n".join(
         (method, _canonical_path(path), query, f"host:{host}\n", "host", "UNSIGNED-PAYLOAD")
     )
-    string_to_sign = "\n".join(
-        (_ALGORITHM, amz_date, scope, sha256(request.encode()).hexdigest())
-    )
+    string_to_sign = "\n".join((_ALGORITHM, amz_date, scope, sha256(request.encode()).hexdigest()))
     signature = _hmac(_signing_pads(secret_key, date, region, service), string_to_sign.encode())
     return f"{query}&X-Amz-Signature={signature.hex()}"

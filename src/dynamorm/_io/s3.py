@@ -15,7 +15,6 @@ AWS when the bucket name allows it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -34,7 +33,7 @@ from dynamorm._core.errors import (
 from dynamorm._core.protocol import USER_AGENT, clock_skew
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.secret import Secret
-from dynamorm._core.signing import presign, sign
+from dynamorm._core.signing import _payload_hash, presign, sign
 from dynamorm._core.steps import Blocking, Send, Sleep
 from dynamorm._io.credentials import resolve_credentials
 from dynamorm._io.drive import drive
@@ -56,7 +55,6 @@ CHUNK = 1024 * 1024
 PART = 8 * 1024 * 1024
 """``upload``'s default part size (S3's minimum is 5 MiB): the most an upload holds."""
 
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _DNS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _ACCESS = frozenset(
     {
@@ -344,7 +342,7 @@ class S3Client:
         if not bucket or not (key or operation == "CreateBucket"):
             raise ConfigurationError(f"S3 {operation} needs a bucket and a key")
         endpoint, path = self._where(bucket, key)
-        payload_hash = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+        payload_hash = _payload_hash(body)
         attempts = 0
         refreshed = skew_fixed = False
         while True:
