@@ -4,9 +4,6 @@ and on ``AsyncClient`` with the same fake transport answers."""
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -20,65 +17,15 @@ from dynamorm import (
     OutcomeUnknown,
     Request,
     Response,
-    RetryPolicy,
     Throttled,
 )
-from dynamorm._io.async_client import AsyncClient, AsyncKmsClient
-from dynamorm._io.client import Client, ClientBase, Replay
+from dynamorm._io.async_client import AsyncKmsClient
+from dynamorm._io.client import Replay
 from dynamorm._io.credentials import StaticProvider
 from dynamorm._io.events import RequestEvent
 from dynamorm._io.kms import KmsClient
-from dynamorm._io.transport import Endpoint
-from tests.unit.test_client import SECRET, TOKEN, Recorder, err, ok
-
-KEY = {"TableName": "t", "Key": {"pk": {"S": "k"}}}
-PUT = {"TableName": "t", "Item": {"pk": {"S": "k"}}}
-
-
-class Flavor:
-    """Builds a client of one kind and runs its calls to completion synchronously."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.sleeps: list[float] = []
-
-    def client(self, transport: Callable[[Request], Response], **kw: Any) -> ClientBase:
-        cls: type[ClientBase] = kw.pop("cls", Client if self.kind == "sync" else AsyncClient)
-        fake: Any = transport
-        if self.kind == "async":
-
-            async def fake(request: Request) -> Response:
-                await asyncio.sleep(0)
-                return transport(request)
-
-        kw.setdefault(
-            "retry", RetryPolicy(4, base_delay=0.001, max_delay=0.002, rng=random.Random(1))
-        )
-        client = cls(
-            region="eu-west-1",
-            endpoint=Endpoint(kw.pop("endpoint", "https://dynamodb.eu-west-1.amazonaws.com")),
-            credentials=kw.pop(
-                "credentials", StaticProvider(Credentials("AKIDEXAMPLE", SECRET, TOKEN))
-            ),
-            transport=fake,
-            **kw,
-        )
-        sleeps = self.sleeps
-        if self.kind == "sync":
-            client._sleep = sleeps.append
-        else:
-
-            async def sleep(seconds: float) -> None:
-                sleeps.append(seconds)
-
-            client._sleep = sleep
-        return client
-
-    def run(self, client: Any, method: str, *args: Any, **kw: Any) -> Any:
-        result = getattr(client, method)(*args, **kw)
-        if self.kind == "async":
-            return asyncio.run(result)
-        return result
+from tests.unit.flavors import KEY, PUT, Flavor
+from tests.unit.test_client import SECRET, Recorder, err, ok
 
 
 @pytest.fixture(params=["sync", "async"])

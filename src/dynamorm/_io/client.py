@@ -31,7 +31,7 @@ from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.secret import Secret
 from dynamorm._core.signing import sign
 from dynamorm._core.steps import Send, Sleep
-from dynamorm._io.credentials import CREDENTIALS_DEADLINE, Credentials
+from dynamorm._io.credentials import Credentials, provider_credentials
 from dynamorm._io.drive import drive
 from dynamorm._io.events import Hook, RequestEvent, capacity_of, raw_capacity_of, tables_of
 from dynamorm._io.transport import Endpoint, HTTPTransport, Request, Response, Transport
@@ -276,7 +276,7 @@ class ClientBase:
                 raise DeadlineExceeded(text)
             try:
                 if provider_flow is None:
-                    creds = self._credentials(deadline)
+                    creds = provider_credentials(provider, deadline)
                 else:
                     creds = yield from provider_flow(deadline)
                     remaining = None if deadline is None else deadline - _monotonic()
@@ -395,18 +395,6 @@ class ClientBase:
                 logging.getLogger("dynamorm").exception(
                     "request hook %r failed (the request itself was not affected)", hook
                 )
-
-    def _credentials(self, deadline: float | None) -> Credentials:
-        """The provider's credentials (a provider without a ``flow``); a refresh it makes
-        counts against the request's deadline (or a tighter one already in force)."""
-        if deadline is None:
-            return self.credentials.get()
-        outer = CREDENTIALS_DEADLINE.get()
-        token = CREDENTIALS_DEADLINE.set(deadline if outer is None else min(deadline, outer))
-        try:
-            return self.credentials.get()
-        finally:
-            CREDENTIALS_DEADLINE.reset(token)
 
     def _add_context(self, exc: ServiceError, operation: str, body: bytes) -> None:
         from dynamorm._io.error_context import add_context

@@ -16,8 +16,10 @@ from dynamorm._core.secret import Secret
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
+    from collections.abc import Generator
     from typing import Any
 
+    from dynamorm._core.steps import Step
     from dynamorm._io.provider import CredentialsProvider
 
 CREDENTIALS_DEADLINE: ContextVar[float | None] = ContextVar(
@@ -141,6 +143,17 @@ class BotocoreChainProvider:
         self._credentials: Credentials | None = None
         self._lock = allocate_lock()
 
+    def flow(self, deadline: float | None) -> Generator[Step, Any, Credentials]:
+        """The chain's credentials; a load or refresh is a ``Blocking`` step (the async driver
+        runs it in a worker thread, so the event loop never waits on botocore)."""
+        creds = self._credentials
+        if creds is not None and not creds.expires_within(self._margin):
+            return creds
+        from dynamorm._core.steps import Blocking
+
+        loaded: Credentials = yield Blocking(self.get)
+        return loaded
+
     def get(self) -> Credentials:
         """The chain's credentials, refreshed before they expire."""
         creds = self._credentials
@@ -203,6 +216,31 @@ def _frozen(source: Any) -> Credentials:
     return Credentials(
         access_key, secret, token, expiration=expiry.timestamp() if expiry is not None else None
     )
+
+
+def provider_credentials(provider: CredentialsProvider, deadline: float | None) -> Credentials:
+    """``provider.get()``; a refresh it makes counts against ``deadline`` (or a tighter one
+    already in force), through :data:`CREDENTIALS_DEADLINE`."""
+    if deadline is None:
+        return provider.get()
+    outer = CREDENTIALS_DEADLINE.get()
+    token = CREDENTIALS_DEADLINE.set(deadline if outer is None else min(deadline, outer))
+    try:
+        return provider.get()
+    finally:
+        CREDENTIALS_DEADLINE.reset(token)
+
+
+def credentials_flow(
+    provider: CredentialsProvider, deadline: float | None
+) -> Generator[Step, Any, Credentials]:
+    """A provider's credentials as a flow: its own ``flow(deadline)`` if it has one, else its
+    ``get()`` (which must not block; see :func:`provider_credentials`)."""
+    flow = getattr(provider, "flow", None)
+    if flow is not None:
+        creds: Credentials = yield from flow(deadline)
+        return creds
+    return provider_credentials(provider, deadline)
 
 
 def resolve_credentials(value: object) -> CredentialsProvider:

@@ -12,6 +12,7 @@ sends again on a new connection only when a kept-alive socket failed before the 
 from __future__ import annotations
 
 import os
+import select  # loaded by socket already
 import socket
 import time
 from _thread import allocate_lock  # threading.Lock, without loading threading
@@ -173,13 +174,20 @@ class _Reader:
     """Buffered reads from a socket, each wait bounded by the read timeout and all of them by
     the exchange's end (so a peer trickling bytes cannot outlast a deadline)."""
 
-    __slots__ = ("buf", "end", "slice", "sock")
+    __slots__ = ("buf", "end", "slice", "sock", "timeout")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.end: float | None = None
         self.slice = 10.0
+        self.timeout: float | None = sock.gettimeout()  # the socket's, as last set
+
+    def settimeout(self, timeout: float) -> None:
+        """Set the socket's timeout, skipping the system call when it is already that."""
+        if timeout != self.timeout:
+            self.sock.settimeout(timeout)
+            self.timeout = timeout
 
     def _fill(self) -> bool:
         timeout = self.slice
@@ -188,7 +196,7 @@ class _Reader:
             if left <= 0:
                 raise TimeoutError
             timeout = min(timeout, left)
-        self.sock.settimeout(timeout)
+        self.settimeout(timeout)
         data = self.sock.recv(65536)
         if not data:
             return False
@@ -262,6 +270,7 @@ def _open_socket(ep: Endpoint, timeout: float) -> socket.socket:
 
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+_poll = getattr(select, "poll", None)  # not on Windows
 
 
 class _Connection:
@@ -276,8 +285,15 @@ class _Connection:
     def is_dropped(self) -> bool:
         """True if the peer closed this idle connection (or sent something unexpected)."""
         sock = self.sock
-        sock.setblocking(False)
-        if type(sock) is socket.socket:
+        plain = type(sock) is socket.socket
+        if plain and _poll is not None:
+            # Readable (or hung up) while idle means the close or stray bytes: either ends it.
+            # One poll; the socket's timeout stays as it is (no system calls to change it).
+            poller = _poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        self.reader.settimeout(0.0)
+        if plain:
             try:
                 sock.recv(1, socket.MSG_PEEK)
             except BlockingIOError:
@@ -499,7 +515,7 @@ class HTTPTransport:
         timeout = request.read_timeout
         if request.deadline is not None:
             timeout = max(0.001, min(timeout, request.deadline - _monotonic()))
-        conn.sock.settimeout(timeout)
+        reader.settimeout(timeout)
         try:
             conn.sock.sendall(request_head(request) + request.body)
         except TimeoutError:

@@ -12,7 +12,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any
 
 from dynamorm._core.errors import (
     AssumeRoleFailed,
@@ -23,10 +24,13 @@ from dynamorm._core.errors import (
 from dynamorm._core.protocol import USER_AGENT
 from dynamorm._core.retry import RetryPolicy
 from dynamorm._core.secret import Secret
-from dynamorm._io.client import send_signed
-from dynamorm._io.credentials import Credentials
+from dynamorm._core.steps import Send, Sleep, Step, Wait
+from dynamorm._io.client import signed_request
+from dynamorm._io.credentials import Credentials, credentials_flow
+from dynamorm._io.drive import drive
 from dynamorm._io.provider import CredentialsProvider
-from dynamorm._io.transport import Endpoint, Transport
+from dynamorm._io.signal import Signal
+from dynamorm._io.transport import Endpoint
 from dynamorm._runtime.context import current_deadline, mask_partner_id
 
 
@@ -216,7 +220,9 @@ class StsClient:
     """Calls STS AssumeRole with the base credentials; retries transient failures.
 
     ``credentials`` are the caller's own (the base DB's provider). Every attempt and backoff
-    stays within the ``deadline`` given to :meth:`assume_role`.
+    stays within the ``deadline`` given to :meth:`assume_role`. The flow
+    (:meth:`assume_role_flow`) is written once; ``transport`` is sync for :meth:`assume_role`
+    and async when an ``AsyncClient`` drives the flow.
     """
 
     def __init__(
@@ -225,7 +231,7 @@ class StsClient:
         region: str,
         endpoint: Endpoint,
         credentials: CredentialsProvider,
-        transport: Transport,
+        transport: Any,
         retry: RetryPolicy | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
@@ -239,6 +245,10 @@ class StsClient:
         self.read_timeout = read_timeout
         self._sleep: Callable[[float], None] = time.sleep
 
+    def sleep(self, seconds: float) -> None:
+        """Back off (the sync driver's ``Sleep`` steps of :meth:`assume_role`)."""
+        self._sleep(seconds)
+
     def assume_role(
         self,
         *,
@@ -249,7 +259,30 @@ class StsClient:
         duration: int = 3600,
         deadline: float | None = None,
     ) -> Credentials:
-        """Assume ``role_arn``; ``deadline`` is a ``time.monotonic()`` instant or None."""
+        """Assume ``role_arn`` (sync transport); ``deadline`` is a ``time.monotonic()``
+        instant or None."""
+        flow = self.assume_role_flow(
+            partner_id=partner_id,
+            role_arn=role_arn,
+            role_session_name=role_session_name,
+            external_id=external_id,
+            duration=duration,
+            deadline=deadline,
+        )
+        return drive(flow, self)
+
+    def assume_role_flow(
+        self,
+        *,
+        partner_id: str,
+        role_arn: str,
+        role_session_name: str,
+        external_id: str | None = None,
+        duration: int = 3600,
+        deadline: float | None = None,
+    ) -> Generator[Step, Any, Credentials]:
+        """The AssumeRole flow: attempts (``Send``), backoff (``Sleep``), and the base
+        credentials' own steps."""
         body = assume_role_body(role_arn, role_session_name, external_id, duration)
         attempts = 0
         refreshed = False
@@ -262,7 +295,7 @@ class StsClient:
                     f"{attempts} could start ({attempts - 1} made)"
                 )
             try:
-                return self._attempt(body, remaining, partner_id, role_arn, external_id)
+                return (yield from self._attempt(body, deadline, partner_id, role_arn, external_id))
             except AssumeRoleFailed as exc:
                 if exc.sts_code in _EXPIRED_CODES and not refreshed:
                     refreshed = True
@@ -282,18 +315,18 @@ class StsClient:
                         last_error=error,
                     ) from error
                 raise error
-            self._sleep(wait)
+            yield Sleep(wait)
 
     def _attempt(
         self,
         body: bytes,
-        remaining: float | None,
+        deadline: float | None,
         partner_id: str,
         role_arn: str,
         external_id: str | None,
-    ) -> Credentials:
+    ) -> Generator[Step, Any, Credentials]:
         try:
-            creds = self.credentials.get()
+            creds = yield from credentials_flow(self.credentials, deadline)
         except CredentialsError as exc:
             raise AssumeRoleFailed(
                 f"AssumeRole for partner {partner_id!r} (role {role_arn}) failed: the base "
@@ -302,19 +335,20 @@ class StsClient:
                 role_arn=role_arn,
             ) from exc
         headers = {"host": self.endpoint.netloc, "content-type": _CONTENT_TYPE}
+        remaining = None if deadline is None else deadline - time.monotonic()
+        request = signed_request(
+            self.endpoint,
+            headers,
+            body,
+            creds,
+            region=self.region,
+            service="sts",
+            user_agent=USER_AGENT,
+            timeouts=(self.connect_timeout, self.read_timeout),
+            remaining=remaining,
+        )
         try:
-            response = send_signed(
-                self.transport,
-                self.endpoint,
-                headers,
-                body,
-                creds,
-                region=self.region,
-                service="sts",
-                user_agent=USER_AGENT,
-                timeouts=(self.connect_timeout, self.read_timeout),
-                remaining=remaining,
-            )
+            response = yield Send(request, self.transport)
         except TransportError as exc:
             raise AssumeRoleFailed(
                 f"AssumeRole for partner {partner_id!r} (role {role_arn}) failed: {exc}",
@@ -342,12 +376,12 @@ _REFRESH_COOLDOWN = 10.0
 
 
 class _Flight:
-    """One refresh in progress; threads that arrive meanwhile wait for its outcome."""
+    """One refresh in progress; threads and tasks that arrive meanwhile wait for its outcome."""
 
     __slots__ = ("credentials", "done", "error")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done = Signal()
         self.credentials: Credentials | None = None
         self.error: BaseException | None = None
 
@@ -395,11 +429,23 @@ class AssumeRoleProvider:
         return left > _MIN_VALIDITY and self._clock() < self._retry_after
 
     def get(self) -> Credentials:
-        """The cached credentials, or new ones from STS when none are cached or they near expiry."""
+        """The cached credentials, or new ones from STS when none are cached or they near expiry
+        (sync: the STS client's transport must be sync)."""
         creds = self._credentials
         if creds is not None and self._fresh(creds):
             return creds
-        deadline = current_deadline()
+        return drive(self.flow(None), self._sts)
+
+    def flow(self, deadline: float | None) -> Generator[Step, Any, Credentials]:
+        """The refresh flow, run by both drivers: one caller (thread or task) calls STS, the
+        others wait (``Wait``) for its outcome. Bounded by ``deadline`` and by
+        :func:`~dynamorm._runtime.context.current_deadline`, whichever is sooner."""
+        creds = self._credentials
+        if creds is not None and self._fresh(creds):
+            return creds
+        outer = current_deadline()
+        if deadline is None or (outer is not None and outer < deadline):
+            deadline = outer
         while True:
             with self._lock:
                 creds = self._credentials
@@ -410,9 +456,9 @@ class AssumeRoleProvider:
                 if flight is None:
                     flight = self._flight = _Flight()
             if leader:
-                return self._lead(flight, deadline)
+                return (yield from self._lead(flight, deadline))
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not flight.done.wait(remaining):
+            if not (yield Wait(flight.done, remaining)):
                 raise DeadlineExceeded(
                     f"AssumeRole for partner {self._partner_id!r}: deadline passed while waiting "
                     "for a refresh in progress"
@@ -423,9 +469,9 @@ class AssumeRoleProvider:
                 raise flight.error
             # The leader ran out of its own deadline or was interrupted: try again ourselves.
 
-    def _lead(self, flight: _Flight, deadline: float | None) -> Credentials:
+    def _lead(self, flight: _Flight, deadline: float | None) -> Generator[Step, Any, Credentials]:
         try:
-            creds = self._sts.assume_role(
+            creds = yield from self._sts.assume_role_flow(
                 partner_id=self._partner_id,
                 role_arn=self._role_arn,
                 role_session_name=self._session_name,
@@ -435,6 +481,8 @@ class AssumeRoleProvider:
             )
         except BaseException as exc:
             flight.error = exc
+            if isinstance(exc, GeneratorExit):  # closed by its driver: followers try again
+                raise
             reason = _reason(exc)
             current = self._credentials
             left = (
