@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import (
+    async_get,
     cold_start,
     cpu_per_call,
     decode_page,
@@ -55,6 +56,8 @@ BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "payment_local": payment_local.run,
     "payment_reconcile": payment_reconcile.run,
     "reconcile_cold_start": reconcile_cold_start.run,
+    "async_cpu_per_call": async_get.run_cpu,
+    "async_fanout": async_get.run_fanout,
 }
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
 NEW_DOC = f"# Benchmarks\n\n## Results\n\n{RESULTS_END}\n"
