@@ -14,9 +14,11 @@ its asyncio transport.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -32,6 +34,8 @@ class LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        # room for sync helpers run by in_thread that block (a handler waiting on an event)
+        self.loop.set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="facade-worker"))
         self.thread = threading.Thread(target=self.loop.run_forever, name="async-facade")
         self.thread.daemon = True
         self.thread.start()
@@ -186,10 +190,29 @@ def blocking_db(runner: LoopThread, **options: Any) -> DB:
 def in_thread(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     """``fn`` (a sync test helper that uses a blocking facade) as an ``async def`` run in a
     worker thread, for APIs that take coroutine functions (``@idempotent`` on ``AsyncDB``)."""
-    import functools
 
     @functools.wraps(fn)
     async def run(*args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     return run
+
+
+if TYPE_CHECKING:
+    from dynamorm import idempotent as idempotent
+else:
+
+    def idempotent(db: Any, /, *args: Any, **options: Any) -> Any:
+        """``dynamorm.idempotent``; on a blocking ``AsyncDB`` facade, the same decorator of the
+        ``AsyncDB`` applied to the sync function run by :func:`in_thread`, and the result
+        called through the facade. Test bodies written for ``DB`` use it unchanged."""
+        from dynamorm import idempotent as real
+
+        if not isinstance(db, Blocking):
+            return real(db, *args, **options)
+        decorate = real(db._target, *args, **options)
+
+        def apply(fn: Callable[..., Any]) -> Any:
+            return blocking(decorate(in_thread(fn)), db._runner)
+
+        return apply

@@ -10,6 +10,7 @@ use neither fixture (CLI, engine start-up) and modules without the mark are not 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +20,8 @@ from dynamorm import DB
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 from tests.async_facade import LoopThread, blocking_db
 
-DB_KINDS = ("sync", "async")
+DB_KINDS = tuple(os.environ.get("DYNAMORM_TEST_DB_KINDS", "sync,async").split(","))
+"""``DYNAMORM_TEST_DB_KINDS=sync`` (or ``async``) runs one variant only, for a quick local run."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -20,7 +20,7 @@ from dynamorm._orm.model import Attr, Model, field
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 from tests.wire_model import validate_http_request
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 FAST_RETRY = RetryPolicy(6, base_delay=0.001, max_delay=0.01)
 
@@ -120,7 +120,7 @@ class BatchFaults:
 
 @pytest.fixture
 def faulty(
-    db: DB, dynamodb_local: LocalDynamoDB, table_prefix: str
+    db: DB, make_db: Callable[..., DB], dynamodb_local: LocalDynamoDB, table_prefix: str
 ) -> Iterator[Callable[..., tuple[DB, BatchFaults]]]:
     """Make a DB on the same tables whose batch requests go through a :class:`BatchFaults`."""
     db.create_table(Payment)
@@ -129,7 +129,7 @@ def faulty(
 
     def make(withhold: Withhold, retry: RetryPolicy = FAST_RETRY) -> tuple[DB, BatchFaults]:
         faults = BatchFaults(dynamodb_local, table_prefix, withhold)
-        handle = DB(
+        handle = make_db(
             region=dynamodb_local.region,
             endpoint_url=dynamodb_local.endpoint,
             credentials=LOCAL_CREDENTIALS,
@@ -243,6 +243,7 @@ def test_items_unprocessed_forever_raise_batch_incomplete_with_exactly_those(
     assert stored == {f"p{i:04d}" for i in range(25)} - stuck
 
 
+@pytest.mark.sync_only  # patches the sync client's sleep
 def test_the_deadline_stops_the_batch_without_sleeping_past_it(
     faulty: Callable[..., tuple[DB, BatchFaults]],
 ) -> None:

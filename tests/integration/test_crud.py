@@ -19,7 +19,7 @@ from dynamorm._orm.crud import consumed_capacity
 from dynamorm._orm.keys import key
 from dynamorm._orm.model import Attr, Model, field
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 

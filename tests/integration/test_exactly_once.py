@@ -28,7 +28,7 @@ from dynamorm._orm.model import Attr, Model, field
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 from tests.faults import APPLIED, FAULTS, FaultProxy
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 READ_TIMEOUT = 0.8
 """The faulty DB's read timeout: what a ``timeout`` fault costs, and one deadline slice."""
@@ -57,13 +57,13 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(dynamodb_local: LocalDynamoDB) -> Iterator[Env]:
+def env(dynamodb_local: LocalDynamoDB, make_db: Callable[..., DB]) -> Iterator[Env]:
     host, _, port = dynamodb_local.endpoint.rpartition("://")[2].rpartition(":")
     proxy = FaultProxy((host, int(port)))
     prefix = f"eo{secrets.token_hex(3)}_"
 
     def connect(url: str, timeout: float, attempts: int = 4) -> DB:
-        return DB(
+        return make_db(
             region=dynamodb_local.region,
             endpoint_url=url,
             credentials=LOCAL_CREDENTIALS,
@@ -353,8 +353,15 @@ KINDS: dict[str, Callable[[Env, str], tuple[str, Write]]] = {
     "batch_put": _batch_put,
     "transaction": _transaction,
 }
+ASYNC_KINDS = {"debit_by_key", "save_versioned", "batch_put", "transaction"}
+ASYNC_FAULTS = {"lose", "5xx_after"}
+"""AsyncDB runs the same flows: every fault for these kinds, every kind for these faults."""
 CASES = [
-    (kind, fault)
+    pytest.param(
+        kind,
+        fault,
+        marks=() if kind in ASYNC_KINDS or fault in ASYNC_FAULTS else pytest.mark.sync_only,
+    )
     for kind in KINDS
     for fault in FAULTS
     if fault != "unprocessed" or kind == "batch_put"

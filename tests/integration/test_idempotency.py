@@ -23,12 +23,12 @@ from dynamorm import (
     IdempotencyPayloadMismatch,
     IdempotencyRecord,
     IdempotencyResultError,
-    idempotent,
 )
 from dynamorm._orm.model import Attr, Model, field
 from dynamorm.local import LOCAL_CREDENTIALS
+from tests.async_facade import idempotent
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 
 class Receipt(Model, table="receipts"):
@@ -394,6 +394,7 @@ def _process_call(endpoint: str, prefix: str, log: str, start_at: float) -> None
         handle.write(f"{work({'id': 'o1'})}\n")
 
 
+@pytest.mark.sync_only  # the processes make their own DB
 def test_separate_processes_with_one_key_run_it_once(
     idb: DB, table_prefix: str, tmp_path: Path
 ) -> None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from dynamorm import DB, IdempotencyRecord, RetryPolicy, UniqueViolation, idempotent
+from dynamorm import DB, IdempotencyRecord, RetryPolicy, UniqueViolation
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
+from tests.async_facade import idempotent
 from tests.faults import FaultProxy
 from tests.integration.test_unique import Customer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 # Faults after which the request was applied but the client cannot know it.
 LOST = ("lose", "reset_after", "timeout", "5xx_after", "truncate", "garble", "bad_crc")
@@ -29,13 +30,13 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(dynamodb_local: LocalDynamoDB) -> Iterator[Env]:
+def env(dynamodb_local: LocalDynamoDB, make_db: Callable[..., DB]) -> Iterator[Env]:
     host, _, port = dynamodb_local.endpoint.rpartition("://")[2].rpartition(":")
     proxy = FaultProxy((host, int(port)))
     prefix = f"if{secrets.token_hex(3)}_"
 
     def connect(url: str, timeout: float) -> DB:
-        return DB(
+        return make_db(
             region=dynamodb_local.region,
             endpoint_url=url,
             credentials=LOCAL_CREDENTIALS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from dynamorm._orm import fast_decode
 from dynamorm._orm.model import GSI, LSI, Attr, Model, field
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 
 class Payment(Model, table="payments"):
@@ -198,14 +198,16 @@ def test_first_and_one(pdb: DB) -> None:
     assert q.filter(Payment.note == "none").first() is None
 
 
-def _counting_db(server: LocalDynamoDB, prefix: str, sent: list[str], **kw: Any) -> DB:
+def _counting_db(
+    make_db: Callable[..., DB], server: LocalDynamoDB, prefix: str, sent: list[str], **kw: Any
+) -> DB:
     http = HTTPTransport()
 
     def transport(request: Request) -> Response:
         sent.append(request.headers["x-amz-target"].rpartition(".")[2])
         return http(request)
 
-    return DB(
+    return make_db(
         region=server.region,
         endpoint_url=server.endpoint,
         credentials=LOCAL_CREDENTIALS,
@@ -216,10 +218,10 @@ def _counting_db(server: LocalDynamoDB, prefix: str, sent: list[str], **kw: Any)
 
 
 def test_iteration_streams_page_by_page(
-    pdb: DB, dynamodb_local: LocalDynamoDB, table_prefix: str
+    pdb: DB, make_db: Callable[..., DB], dynamodb_local: LocalDynamoDB, table_prefix: str
 ) -> None:
     sent: list[str] = []
-    db = _counting_db(dynamodb_local, table_prefix, sent)
+    db = _counting_db(make_db, dynamodb_local, table_prefix, sent)
     it: Iterator[Payment] = iter(db.query(Payment).where(M1).page_size(5))
     assert sent == []
     first = next(it)
@@ -236,10 +238,10 @@ def test_iteration_streams_page_by_page(
 
 
 def test_tampered_and_foreign_cursors(
-    pdb: DB, dynamodb_local: LocalDynamoDB, table_prefix: str
+    pdb: DB, make_db: Callable[..., DB], dynamodb_local: LocalDynamoDB, table_prefix: str
 ) -> None:
     sent: list[str] = []
-    db = _counting_db(dynamodb_local, table_prefix, sent, cursor_secret="k" * 32)
+    db = _counting_db(make_db, dynamodb_local, table_prefix, sent, cursor_secret="k" * 32)
     db.create_table(Refund)
     q = db.query(Payment).where(M1)
     cursor = q.page(limit=3).cursor

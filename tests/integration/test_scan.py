@@ -14,7 +14,7 @@ from dynamorm._core.errors import InvalidCursor
 from dynamorm._orm.model import GSI, Attr, Model, field
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 TOTAL = 300
 
@@ -73,6 +73,7 @@ def recording_db(server: LocalDynamoDB, prefix: str, recording: Recording) -> DB
     )
 
 
+@pytest.mark.sync_only  # segments on worker threads; AsyncDB runs them as tasks
 def test_parallel_scan_union_is_the_whole_table_without_duplicates(
     odb: DB, dynamodb_local: LocalDynamoDB, table_prefix: str
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -20,7 +21,7 @@ from dynamorm._orm.keys import key
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 from tests.integration.test_crud import T0, Note, Payment, new_payment, ticking
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_cancellation_reasons_are_mapped_to_the_right_action(pdb: DB) -> None:
 
 
 def test_a_conflict_is_retried_with_the_same_client_request_token(
-    dynamodb_local: LocalDynamoDB, table_prefix: str, pdb: DB
+    make_db: Callable[..., DB], dynamodb_local: LocalDynamoDB, table_prefix: str, pdb: DB
 ) -> None:
     http = HTTPTransport()
     bodies: list[dict[str, object]] = []
@@ -129,7 +130,7 @@ def test_a_conflict_is_retried_with_the_same_client_request_token(
                 return Response(400, {}, body)
         return http(request)
 
-    db = DB(
+    db = make_db(
         region=dynamodb_local.region,
         endpoint_url=dynamodb_local.endpoint,
         credentials=LOCAL_CREDENTIALS,

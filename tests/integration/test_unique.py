@@ -19,7 +19,7 @@ from dynamorm._core.errors import (
 from dynamorm._orm.keys import key
 from dynamorm._orm.model import Attr, Model, field
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 
 class Customer(Model, table="customers"):

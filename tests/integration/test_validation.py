@@ -13,7 +13,7 @@ from dynamorm._core.errors import RequestValidationFailed, ValidationError
 from dynamorm._orm.keys import key
 from dynamorm._orm.model import GSI, Attr, Model, field
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 
 class Box(Model, table="boxes"):
