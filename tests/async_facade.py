@@ -25,6 +25,17 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 if TYPE_CHECKING:
     from dynamorm import DB
 
+__all__ = [
+    "Blocking",
+    "LoopThread",
+    "blocking",
+    "blocking_db",
+    "idempotent",
+    "in_thread",
+    "is_async_api",
+    "unwrap",
+]
+
 T = TypeVar("T")
 _END = object()
 
@@ -176,10 +187,20 @@ class Blocking:
         return f"Blocking({self._target!r})"
 
 
+def _is_async_callable(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004
+    )
+
+
 def blocking_db(runner: LoopThread, **options: Any) -> DB:
     """An ``AsyncDB(**options)`` (made on the loop) behind a :class:`Blocking`, typed as ``DB``
     so that test bodies written for ``DB`` type-check unchanged."""
     from dynamorm import AsyncDB
+
+    transport = options.get("transport")
+    if transport is not None and not _is_async_callable(transport):
+        options["transport"] = in_thread(transport)  # a test's sync transport, off the loop
 
     async def make() -> Any:
         return AsyncDB(**options)
@@ -199,7 +220,7 @@ def in_thread(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
 
 
 if TYPE_CHECKING:
-    from dynamorm import idempotent as idempotent
+    from dynamorm import idempotent
 else:
 
     def idempotent(db: Any, /, *args: Any, **options: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import benchmarks.__main__ as runner
+from benchmarks import async_get
 from benchmarks.__main__ import BENCHMARKS, main
 from benchmarks._context import Context
 from benchmarks._decode_child import check, raw_body
@@ -125,6 +126,8 @@ EXPECTED_ROWS = {
         "PynamoDB Model.query",
         "pydynox Model.sync_query",
     ],
+    "async_cpu_per_call": list(async_get.SIDES),
+    "async_fanout": list(async_get.SIDES),
 }
 
 
