@@ -14,11 +14,12 @@ its asyncio transport.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -46,7 +47,8 @@ class LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         # room for sync helpers run by in_thread that block (a handler waiting on an event)
-        self.loop.set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="facade-worker"))
+        workers = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="facade-worker")
+        self.loop.set_default_executor(workers)
         self.thread = threading.Thread(target=self.loop.run_forever, name="async-facade")
         self.thread.daemon = True
         self.thread.start()
@@ -61,7 +63,24 @@ class LoopThread:
         async def wait() -> T:
             return await awaitable
 
-        return asyncio.run_coroutine_threadsafe(wait(), self.loop).result()
+        # The task runs in a copy of the caller's context, as an awaited call would: context
+        # variables set around the call (actor_context, ...) are seen inside it.
+        context = contextvars.copy_context()
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def finish(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                result.set_exception(asyncio.CancelledError())
+            elif (error := task.exception()) is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(task.result())
+
+        def start() -> None:
+            self.loop.create_task(wait(), context=context).add_done_callback(finish)
+
+        self.loop.call_soon_threadsafe(start)
+        return result.result()
 
     def close(self) -> None:
         """Cancel what still runs, stop the loop and its thread, close the loop."""

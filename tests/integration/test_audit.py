@@ -4,7 +4,7 @@ in the same transaction; failed writes leave no record; actors follow views and 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from dynamorm._runtime.accounts import MultiAccount
 from dynamorm.local import LOCAL_CREDENTIALS, LocalDynamoDB
 from tests.integration.test_accounts import StsWatch, make_accounts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.sync_and_async]
 
 
 class Payment(Model, table="payments", audit=True):
@@ -280,9 +280,13 @@ class Card(Model, table="cards", audit=True):
 
 
 def test_encrypted_fields_are_recorded_as_changed_never_with_a_value(
-    dynamodb_local: LocalDynamoDB, moto_server: LocalDynamoDB, kms_key_arn: str, table_prefix: str
+    make_db: Callable[..., DB],
+    dynamodb_local: LocalDynamoDB,
+    moto_server: LocalDynamoDB,
+    kms_key_arn: str,
+    table_prefix: str,
 ) -> None:
-    with DB(
+    with make_db(
         region=dynamodb_local.region,
         endpoint_url=dynamodb_local.endpoint,
         credentials=LOCAL_CREDENTIALS,

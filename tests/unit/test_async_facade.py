@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
@@ -192,3 +193,18 @@ def test_blocking_inside_the_loop_is_refused_and_in_thread_runs_a_sync_helper(
     got = runner.run(use())
     assert got.startswith("3 on ")
     assert "async-facade" not in got
+
+
+def test_calls_run_in_the_callers_context(runner: LoopThread) -> None:
+    actor: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="nobody")
+
+    async def who() -> str:
+        await asyncio.sleep(0)
+        return actor.get()
+
+    token = actor.set("clerk")
+    try:
+        assert runner.run(who()) == "clerk"
+    finally:
+        actor.reset(token)
+    assert runner.run(who()) == "nobody"
