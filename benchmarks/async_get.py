@@ -140,7 +140,10 @@ def run_fanout(ctx: Context) -> Result:
         notes=[
             f"{rounds} rounds; in each, every side runs in a fresh process: one checked call and "
             f"{warmup} warm-up calls ({INFLIGHT} in flight), then {items:,} GetItems of distinct "
-            "keys started at once with asyncio.gather, every result kept. Each side's own "
+            "keys started at once with asyncio.gather, each "
+            "passing an asyncio.Semaphore(64) first (without it, AsyncDB's requests queued for a "
+            "pool slot past the 3 s connect timeout fail with EndpointUnreachable), every result "
+            "kept. Each side's own "
             "connection limit applies (its default). Items/s is on wall time, so the instant "
             "server (Python, one thread per connection, on the same two cores) bounds it; CPU per "
             "item and peak RSS (VmHWM of the client process) show what the client itself spends.",
