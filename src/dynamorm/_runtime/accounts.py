@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypedDict, Unpack, cast
 
 from dynamorm._core.errors import ConfigurationError, UnknownPartner
 from dynamorm._core.regions import check_region
-from dynamorm._core.retry import RetryPolicy
-from dynamorm._io.provider import CredentialsProvider
-from dynamorm._io.transport import Endpoint, Transport
+from dynamorm._io.transport import Endpoint
 from dynamorm._orm.base import DBBase
 from dynamorm._orm.db import DB, valid_key_arn, valid_table_prefix
 from dynamorm._runtime.context import credentials_deadline, mask_partner_id
@@ -28,7 +26,6 @@ from dynamorm._runtime.context import credentials_deadline, mask_partner_id
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
 
-    from dynamorm._features.encryption import DataKeyPolicy
     from dynamorm._orm.async_db import AsyncDB
     from dynamorm._runtime.sts import StsClient
 
@@ -209,39 +206,18 @@ def _account(partner_id: str, value: object) -> PartnerAccount:
     )
 
 
-class PartnerDB(DB):
-    """A :class:`DB` on a partner's account; ``partner_id`` names the partner."""
+class PartnerSettings:
+    """What makes a handle a partner's: its id and label (shared by ``PartnerDB`` and the async
+    ``AsyncPartnerDB``); every other setting goes to the handle's own constructor."""
 
-    def __init__(
-        self,
-        partner_id: str,
-        *,
-        label: str,
-        region: str,
-        endpoint_url: str | None,
-        credentials: CredentialsProvider,
-        table_prefix: str,
-        retry: RetryPolicy,
-        timeout: tuple[float, float],
-        transport: Transport,
-        kms_key_arn: str | None = None,
-        kms_endpoint_url: str | None = None,
-        data_keys: DataKeyPolicy | None = None,
-        cursor_secret: bytes | None = None,
-    ) -> None:
-        super().__init__(
-            region=region,
-            endpoint_url=endpoint_url,
-            credentials=credentials,
-            table_prefix=table_prefix,
-            retry=retry,
-            timeout=timeout,
-            transport=transport,
-            kms_key_arn=kms_key_arn,
-            kms_endpoint_url=kms_endpoint_url,
-            data_keys=data_keys,
-            cursor_secret=cursor_secret,
-        )
+    partner_id: str
+    _label: str
+    region: str
+    table_prefix: str
+    client: Any
+
+    def __init__(self, partner_id: str, *, label: str, **settings: Any) -> None:
+        super().__init__(**settings)
         self.partner_id = partner_id
         self._label = label
 
@@ -250,6 +226,10 @@ class PartnerDB(DB):
             f"{type(self).__name__}(partner={self._label!r}, region={self.region!r}, "
             f"endpoint_url={self.client.endpoint.url!r}, table_prefix={self.table_prefix!r})"
         )
+
+
+class PartnerDB(PartnerSettings, DB):
+    """A :class:`DB` on a partner's account; ``partner_id`` names the partner."""
 
 
 class MultiAccountOptions(TypedDict, total=False):
