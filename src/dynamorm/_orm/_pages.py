@@ -11,7 +11,8 @@ see ``fast_decode``); only ``Select=COUNT`` pages go through the JSON-decoding `
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from contextlib import closing
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from dynamorm._core.errors import DeadlineExceeded, DynamORMError, ProtocolError
 from dynamorm._core.steps import Blocking, Call
@@ -176,51 +177,72 @@ def check_deadline(db: DBBase, pages: int) -> None:
         raise DeadlineExceeded(f"the deadline passed before page {pages + 1} could be requested")
 
 
-def _segment(
-    db: DBBase,
-    plan: Plan[M],
-    segment: int,
-    start: Key | None,
-    want: Callable[[], int | None],
-    *,
-    max_pages: int | None,
-) -> Iterator[_Fetched[M]]:
-    """The pages of one segment from ``start``, one request each, within the deadline."""
-    pages = 0
-    while True:
-        check_deadline(db, pages)
-        fetched = drive(fetch(db, plan, segment, start, want()), db.client)
-        yield fetched
-        pages += 1
-        if fetched.last_key is None or pages == max_pages:
-            return
-        start = fetched.last_key
+class Segment(Generic[M]):
+    """One segment's pages from ``start``: the request of each in turn (a flow, for either
+    driver), the deadline checked before it, until the last page or ``max_pages``."""
+
+    __slots__ = ("db", "max_pages", "more", "number", "pages", "plan", "start", "want")
+
+    def __init__(
+        self,
+        db: DBBase,
+        plan: Plan[M],
+        number: int,
+        start: Key | None,
+        want: Callable[[], int | None],
+        *,
+        max_pages: int | None,
+    ) -> None:
+        self.db = db
+        self.plan = plan
+        self.number = number
+        self.start = start
+        self.want = want
+        self.max_pages = max_pages
+        self.pages = 0
+        self.more = True
+
+    def next(self) -> Flow[_Fetched[M]] | None:
+        """The next page's request, or None after the last page."""
+        if not self.more:
+            return None
+        check_deadline(self.db, self.pages)
+        return self._fetch()
+
+    def _fetch(self) -> Flow[_Fetched[M]]:
+        fetched = yield from fetch(self.db, self.plan, self.number, self.start, self.want())
+        self.pages += 1
+        self.more = fetched.last_key is not None and self.pages != self.max_pages
+        self.start = fetched.last_key
+        return fetched
 
 
-def _sources(
+def segments(
     db: DBBase,
     plan: Plan[M],
     state: State,
     want: Callable[[], int | None],
     max_pages: int | None = None,
-) -> Generator[tuple[int, _Fetched[M]]]:
-    """``(segment, page)`` for every pending segment; in parallel when there are several."""
-    starts = sorted(state.items())
-    if len(starts) == 1:
-        ((segment, start),) = starts
-        for fetched in _segment(db, plan, segment, start, want, max_pages=max_pages):
-            yield segment, fetched
-        return
-    yield from _parallel(db, plan, starts, want, max_pages)
+) -> list[Segment[M]]:
+    """The pending segments of ``state``, in order; ``want`` gives each request's ``Limit``."""
+    return [
+        Segment(db, plan, number, start, want, max_pages=max_pages)
+        for number, start in sorted(state.items())
+    ]
 
 
-def _parallel(
-    db: DBBase,
-    plan: Plan[M],
-    starts: list[tuple[int, Key | None]],
-    want: Callable[[], int | None],
-    max_pages: int | None,
-) -> Iterator[tuple[int, _Fetched[M]]]:
+def _pages_of(segment: Segment[M]) -> Generator[tuple[int, _Fetched[M]]]:
+    """``(segment number, page)`` for the pages of one segment, one request each."""
+    while (request := segment.next()) is not None:
+        yield segment.number, drive(request, segment.db.client)
+
+
+def _sources(pending: list[Segment[M]]) -> Generator[tuple[int, _Fetched[M]]]:
+    """``(segment number, page)`` for every pending segment; in parallel for several."""
+    return _pages_of(pending[0]) if len(pending) == 1 else _parallel(pending)
+
+
+def _parallel(segments: list[Segment[M]]) -> Generator[tuple[int, _Fetched[M]]]:
     """Worker threads fetch segments into a bounded queue; pages come out as they arrive.
 
     A worker's error is raised here (the other workers stop); so is closing this generator.
@@ -228,8 +250,8 @@ def _parallel(
     import queue
     import threading
 
-    workers = min(len(starts), MAX_WORKERS)
-    pending = list(reversed(starts))
+    workers = min(len(segments), MAX_WORKERS)
+    pending = list(reversed(segments))
     lock = threading.Lock()
     results: queue.Queue[tuple[int, _Fetched[M]] | BaseException | None] = queue.Queue(workers)
     stop = threading.Event()
@@ -249,9 +271,9 @@ def _parallel(
                 with lock:
                     if not pending:
                         break
-                    segment, start = pending.pop()
-                for fetched in _segment(db, plan, segment, start, want, max_pages=max_pages):
-                    if not put((segment, fetched)):
+                    segment = pending.pop()
+                for result in _pages_of(segment):
+                    if not put(result):
                         return
         except Exception as exc:
             put(exc)
@@ -315,15 +337,20 @@ class Walk(Generic[M]):
         """True once ``max_items`` items (or counted) were delivered."""
         return self.max_items is not None and self.delivered >= self.max_items
 
-    def annotate(self, exc: DeadlineExceeded) -> None:
-        """Say in ``exc`` how far the walk got, with the cursor that resumes it."""
-        noun = "counted" if self.plan.counting else "delivered"
-        _annotate(
-            exc,
-            self.plan,
-            self.plan.codec.encode(self.state),
-            f"{self.pages} page(s), {self.delivered} item(s) {noun}",
-        )
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        """A ``DeadlineExceeded`` raised in the ``with`` block says how far the walk got, with
+        the cursor that resumes it."""
+        if isinstance(exc, DeadlineExceeded):
+            noun = "counted" if self.plan.counting else "delivered"
+            _annotate(
+                exc,
+                self.plan,
+                self.plan.codec.encode(self.state),
+                f"{self.pages} page(s), {self.delivered} item(s) {noun}",
+            )
 
 
 def _advance(
@@ -349,50 +376,54 @@ def _annotate(exc: DeadlineExceeded, plan: Plan[Any], cursor: str | None, progre
 
 
 def iterate(
-    db: DBBase,
-    plan: Plan[M],
-    state: State,
-    *,
-    max_items: int | None,
-    page_size: int | None,
+    db: DBBase, plan: Plan[M], state: State, max_items: int | None, page_size: int | None
 ) -> Iterator[Page[M]]:
     """Every page from ``state`` on, lazily, until done or ``max_items`` items (or counted)."""
     walk = Walk(plan, state, max_items=max_items, page_size=page_size)
-    source = _sources(db, plan, state, walk.want)
-    try:
+    with walk, closing(_sources(segments(db, plan, state, walk.want))) as source:
         for segment, fetched in source:
             yield walk.take(segment, fetched)
             if walk.done:
                 return
-    except DeadlineExceeded as exc:
-        walk.annotate(exc)
-        raise
-    finally:
-        source.close()
 
 
 def one_page(db: DBBase, plan: Plan[M], state: State, limit: int | None) -> Page[M]:
     """One request per pending segment (concurrently for several), merged into one page."""
-    before = plan.codec.encode(state)
-    fetched: dict[int, _Fetched[M]] = {}
-    try:
-        for segment, result in _sources(db, plan, state, lambda: limit, max_pages=1):
-            fetched[segment] = result
-    except DeadlineExceeded as exc:
-        _annotate(exc, plan, before, "no page delivered")
-        raise
-    return merge(plan, state, fetched)
+    with Merge(plan, state) as merge:
+        for segment, result in _sources(segments(db, plan, state, lambda: limit, 1)):
+            merge.fetched[segment] = result
+    return merge.page()
 
 
-def merge(plan: Plan[M], state: State, fetched: dict[int, _Fetched[M]]) -> Page[M]:
-    """One page of every segment's response (``state`` advanced)."""
-    items: list[M] = []
-    consumed = Capacity()
-    count = scanned = 0
-    for segment in sorted(fetched):
-        result = fetched[segment]
-        items += _advance(plan, state, segment, result, None)
-        consumed = consumed + result.consumed
-        count += result.count
-        scanned += result.scanned
-    return Page(items, plan.codec.encode(state), consumed, count, scanned)
+class Merge(Generic[M]):
+    """The page of one request per pending segment (``one_page``, sync or async): a
+    ``DeadlineExceeded`` in the ``with`` block carries the cursor it started from."""
+
+    __slots__ = ("before", "fetched", "plan", "state")
+
+    def __init__(self, plan: Plan[M], state: State) -> None:
+        self.plan = plan
+        self.state = state
+        self.before = plan.codec.encode(state)
+        self.fetched: dict[int, _Fetched[M]] = {}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        if isinstance(exc, DeadlineExceeded):
+            _annotate(exc, self.plan, self.before, "no page delivered")
+
+    def page(self) -> Page[M]:
+        """One page of every segment's response (``state`` advanced)."""
+        plan, state, fetched = self.plan, self.state, self.fetched
+        items: list[M] = []
+        consumed = Capacity()
+        count = scanned = 0
+        for segment in sorted(fetched):
+            result = fetched[segment]
+            items += _advance(plan, state, segment, result, None)
+            consumed = consumed + result.consumed
+            count += result.count
+            scanned += result.scanned
+        return Page(items, plan.codec.encode(state), consumed, count, scanned)

@@ -1,33 +1,33 @@
 """``AsyncQuery`` and ``AsyncScan``: the builders of ``Query``/``Scan`` with awaitable terminals.
 
-Each page request is the flow ``_pages.fetch`` driven by ``adrive``; the walk's bookkeeping is
-the shared ``_pages.Walk``. A parallel scan runs one task per segment (at most
-``MAX_WORKERS`` at once) feeding a small bounded queue, as the blocking scan does with threads.
+Each page request is a ``_pages.Segment`` flow driven by ``adrive``; the bookkeeping is the
+shared ``_pages.Walk`` (``_pages.Merge`` for one page). A parallel scan runs one task per
+segment (at most ``MAX_WORKERS`` at once) feeding a small bounded queue, as the blocking scan
+does with threads.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dynamorm._core.errors import DeadlineExceeded
 from dynamorm._io.async_drive import adrive
 from dynamorm._orm._pages import (
     MAX_WORKERS,
+    Merge,
     Page,
     Plan,
+    Segment,
     Walk,
-    _annotate,
     _Fetched,
-    check_deadline,
-    fetch,
-    merge,
+    segments,
 )
 from dynamorm._orm.query import QueryBuilder, ScanBuilder, _Reader
 
 if TYPE_CHECKING:
-    from dynamorm._orm._cursor import Key, State
+    from dynamorm._orm._cursor import State
     from dynamorm._orm.base import DBBase
     from dynamorm._orm.model import Model
 
@@ -35,50 +35,26 @@ M = TypeVar("M", bound="Model")
 _DONE = object()
 
 
-async def _segment(
-    db: DBBase,
-    plan: Plan[M],
-    segment: int,
-    start: Key | None,
-    want: Callable[[], int | None],
-    *,
-    max_pages: int | None,
-) -> AsyncIterator[_Fetched[M]]:
-    pages = 0
-    while True:
-        check_deadline(db, pages)
-        fetched = await adrive(fetch(db, plan, segment, start, want()), db.client)
-        yield fetched
-        pages += 1
-        if fetched.last_key is None or pages == max_pages:
-            return
-        start = fetched.last_key
+async def _pages_of(segment: Segment[M]) -> AsyncIterator[tuple[int, _Fetched[M]]]:
+    while (request := segment.next()) is not None:
+        yield segment.number, await adrive(request, segment.db.client)
 
 
-async def _sources(
-    db: DBBase,
-    plan: Plan[M],
-    state: State,
-    want: Callable[[], int | None],
-    max_pages: int | None = None,
-) -> AsyncGenerator[tuple[int, _Fetched[M]]]:
-    """``(segment, page)`` for every pending segment; concurrently when there are several."""
-    starts = sorted(state.items())
-    if len(starts) == 1:
-        ((segment, start),) = starts
-        async for fetched in _segment(db, plan, segment, start, want, max_pages=max_pages):
-            yield segment, fetched
+async def _sources(segments: list[Segment[M]]) -> AsyncGenerator[tuple[int, _Fetched[M]]]:
+    """``(segment number, page)`` for every pending segment; concurrently for several."""
+    if len(segments) == 1:
+        async for result in _pages_of(segments[0]):
+            yield result
         return
-    workers = min(len(starts), MAX_WORKERS)
-    pending = list(reversed(starts))
+    workers = min(len(segments), MAX_WORKERS)
+    pending = list(reversed(segments))
     results: asyncio.Queue[Any] = asyncio.Queue(workers)
 
     async def work() -> None:
         try:
             while pending:
-                segment, start = pending.pop()
-                async for fetched in _segment(db, plan, segment, start, want, max_pages=max_pages):
-                    await results.put((segment, fetched))
+                async for result in _pages_of(pending.pop()):
+                    await results.put(result)
         except Exception as exc:
             await results.put(exc)
             return
@@ -102,34 +78,24 @@ async def _sources(
 
 
 async def iterate(
-    db: DBBase, plan: Plan[M], state: State, *, max_items: int | None, page_size: int | None
+    db: DBBase, plan: Plan[M], state: State, max_items: int | None, page_size: int | None
 ) -> AsyncIterator[Page[M]]:
     """Every page from ``state`` on (as ``_pages.iterate``)."""
     walk = Walk(plan, state, max_items=max_items, page_size=page_size)
-    source = _sources(db, plan, state, walk.want)
-    try:
-        async for segment, fetched in source:
-            yield walk.take(segment, fetched)
-            if walk.done:
-                return
-    except DeadlineExceeded as exc:
-        walk.annotate(exc)
-        raise
-    finally:
-        await source.aclose()
+    async with aclosing(_sources(segments(db, plan, state, walk.want))) as source:
+        with walk:
+            async for segment, fetched in source:
+                yield walk.take(segment, fetched)
+                if walk.done:
+                    return
 
 
 async def one_page(db: DBBase, plan: Plan[M], state: State, limit: int | None) -> Page[M]:
     """One request per pending segment, merged into one page (as ``_pages.one_page``)."""
-    before = plan.codec.encode(state)
-    fetched: dict[int, _Fetched[M]] = {}
-    try:
-        async for segment, result in _sources(db, plan, state, lambda: limit, max_pages=1):
-            fetched[segment] = result
-    except DeadlineExceeded as exc:
-        _annotate(exc, plan, before, "no page delivered")
-        raise
-    return merge(plan, state, fetched)
+    with Merge(plan, state) as merge:
+        async for segment, result in _sources(segments(db, plan, state, lambda: limit, 1)):
+            merge.fetched[segment] = result
+    return merge.page()
 
 
 class _AsyncPages(_Reader[M]):
@@ -142,11 +108,7 @@ class _AsyncPages(_Reader[M]):
 
     def pages(self, cursor: str | None = None) -> AsyncIterator[Page[M]]:
         """Every page, lazily, from the start or from ``cursor``, up to the ``limit()``."""
-        plan = self._plan(counting=False)
-        state = self._start(plan, cursor)
-        return iterate(
-            self._db, plan, state, max_items=self._limit, page_size=self._effective_page_size()
-        )
+        return iterate(*self._walk_args(cursor, counting=False))
 
     async def __aiter__(self) -> AsyncIterator[M]:
         async for page in self.pages():
@@ -169,15 +131,8 @@ class _AsyncPages(_Reader[M]):
 
     async def count(self) -> int:
         """How many items match (``Select=COUNT`` over every page, up to the ``limit()``)."""
-        plan = self._plan(counting=True)
         total = 0
-        async for page in iterate(
-            self._db,
-            plan,
-            self._start(plan, None),
-            max_items=self._limit,
-            page_size=self._effective_page_size(),
-        ):
+        async for page in iterate(*self._walk_args(None, counting=True)):
             total += page.count
         return total if self._limit is None else min(total, self._limit)
 

@@ -216,9 +216,14 @@ class _Reader(Generic[M]):
             )
         return items[0]
 
-    def _effective_page_size(self) -> int | None:
-        """The page size: ``page_size()``, else the DB's (memory-aware) default."""
-        return self._page_size or self._db.default_page_size
+    def _walk_args(
+        self, cursor: str | None, *, counting: bool
+    ) -> tuple[DBBase, Plan[M], State, int | None, int | None]:
+        """``iterate``'s arguments: every page (or count) from ``cursor`` up to the
+        ``limit()``, at ``page_size()``, else the DB's (memory-aware) default page size."""
+        plan = self._plan(counting=counting)
+        page_size = self._page_size or self._db.default_page_size
+        return self._db, plan, self._start(plan, cursor), self._limit, page_size
 
     def _default_page(self) -> int | None:
         sizes = [n for n in (self._limit, self._db.default_page_size) if n]
@@ -322,11 +327,7 @@ class _Pages(_Reader[M]):
 
     def pages(self, cursor: str | None = None) -> Iterator[Page[M]]:
         """Every page, lazily, from the start or from ``cursor``, up to the ``limit()``."""
-        plan = self._plan(counting=False)
-        state = self._start(plan, cursor)
-        return iterate(
-            self._db, plan, state, max_items=self._limit, page_size=self._effective_page_size()
-        )
+        return iterate(*self._walk_args(cursor, counting=False))
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
@@ -348,16 +349,7 @@ class _Pages(_Reader[M]):
 
     def count(self) -> int:
         """How many items match (``Select=COUNT`` over every page, up to the ``limit()``)."""
-        plan = self._plan(counting=True)
-        total = 0
-        for page in iterate(
-            self._db,
-            plan,
-            self._start(plan, None),
-            max_items=self._limit,
-            page_size=self._effective_page_size(),
-        ):
-            total += page.count
+        total = sum(page.count for page in iterate(*self._walk_args(None, counting=True)))
         return total if self._limit is None else min(total, self._limit)
 
 
