@@ -250,9 +250,10 @@ class AsyncDB(DBBase):
     ) -> BatchGetResult[M]:
         """Read many items by key with BatchGetItem (as ``DB.batch_get``); ``parallel``
         requests run as concurrent tasks."""
-        from dynamorm._orm.async_writes import batch_get
+        from dynamorm._orm.async_writes import run_chunks
+        from dynamorm._orm.batch import get_job
 
-        return await batch_get(
+        job = get_job(
             self,
             model,
             keys,
@@ -261,6 +262,7 @@ class AsyncDB(DBBase):
             parallel=parallel,
             partial=partial,
         )
+        return await adrive(job.finish(self, await run_chunks(self, job)), self.client)
 
     def batch_write(self, *, parallel: int | None = None) -> AsyncBatchWriter:
         """A batch writer: ``async with db.batch_write() as w: await w.put(a)``."""

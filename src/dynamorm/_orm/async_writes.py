@@ -1,20 +1,19 @@
-"""The writers of an ``AsyncDB``: ``AsyncTransaction``, ``AsyncBatchWriter`` and batch gets.
+"""The writers of an ``AsyncDB``: ``AsyncTransaction``, ``AsyncBatchWriter``, batch chunks.
 
 A transaction's actions and commit are the flows of ``TransactionBase`` driven by ``adrive``
 (``async with db.transaction() as tx: await tx.create(a)``; adding an action is awaited as it
-may read a unique field's stored value or take a data key). Batch chunks run the flows of
-``batch_flow`` on tasks instead of threads.
+may read a unique field's stored value or take a data key). Batch chunks (of writes, and of
+``AsyncDB.batch_get``) run the flows of ``batch_flow`` on tasks instead of threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dynamorm._io.async_drive import adrive
-from dynamorm._orm.batch import BatchGetResult, get_job
-from dynamorm._orm.batch_flow import WRITE_CHUNK, ChunkOutcome, Entry, chunked, settled, skipped
+from dynamorm._orm.batch_flow import ChunkOutcome, Chunks, Entry, settled, skipped
 from dynamorm._orm.batch_write import BatchWriterBase
 from dynamorm._orm.keys import Key
 from dynamorm._orm.model import Model
@@ -22,11 +21,10 @@ from dynamorm._orm.results import Capacity
 from dynamorm._orm.transaction import TransactionBase
 
 if TYPE_CHECKING:
-    from dynamorm._core.expressions import Condition, Path, UpdateAction
+    from dynamorm._core.expressions import Condition, UpdateAction
     from dynamorm._orm.base import DBBase
 
 E = TypeVar("E", bound=Entry)
-M = TypeVar("M", bound=Model)
 
 
 class AsyncTransaction(TransactionBase):
@@ -86,10 +84,7 @@ class AsyncTransaction(TransactionBase):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None:
-            self._state = "abandoned"
-            return
-        await adrive(self._commit(), self._db.client)
+        await adrive(self._exit(exc_type), self._db.client)
 
 
 class _AsyncAccounting:
@@ -112,20 +107,12 @@ class _AsyncAccounting:
         await self.client.sleep(seconds)
 
 
-async def run_chunks(
-    db: DBBase,
-    operation: str,
-    kind: str,
-    chunks: Sequence[Sequence[E]],
-    *,
-    start: Callable[[Sequence[E]], Any],
-    parallel: int,
-) -> list[ChunkOutcome[E]]:
-    """``batch_flow.run_chunks`` on tasks: one flow per chunk, ``parallel`` at a time; once a
-    chunk fails, chunks not yet started are not sent."""
+async def run_chunks(db: DBBase, job: Chunks[E]) -> list[ChunkOutcome[E]]:
+    """``batch_flow.run_chunks`` on tasks: one flow per chunk, ``job.parallel`` at a time;
+    once a chunk fails, chunks not yet started are not sent."""
     import asyncio
 
-    gate = asyncio.Semaphore(parallel)
+    gate = asyncio.Semaphore(job.parallel)
     failed = False
 
     async def run(chunk: Sequence[E]) -> ChunkOutcome[E]:
@@ -133,12 +120,12 @@ async def run_chunks(
         async with gate:
             if failed:
                 return skipped(chunk)
-            accounting = _AsyncAccounting(db, kind)
-            outcome = settled(await adrive(start(chunk), accounting), accounting.consumed)
+            accounting = _AsyncAccounting(db, job.kind)
+            outcome = settled(await adrive(job.start(chunk), accounting), accounting.consumed)
             failed = failed or bool(outcome.failed)
             return outcome
 
-    return list(await asyncio.gather(*(run(chunk) for chunk in chunks)))
+    return list(await asyncio.gather(*(run(chunk) for chunk in job.chunks)))
 
 
 class AsyncBatchWriter(BatchWriterBase):
@@ -158,17 +145,9 @@ class AsyncBatchWriter(BatchWriterBase):
 
     async def flush(self) -> None:
         """Send everything pending; ``BatchIncomplete`` lists what was not written."""
-        requests, start = self._take()
-        if requests:
-            outcomes = await run_chunks(
-                self._db,
-                "BatchWriteItem",
-                "write",
-                chunked(requests, WRITE_CHUNK),
-                start=start,
-                parallel=self._parallel,
-            )
-            self._flushed(requests, outcomes)
+        job = self._take()
+        if job is not None:
+            self._flushed(job, await run_chunks(self._db, job))
 
     async def __aenter__(self) -> AsyncBatchWriter:
         return self
@@ -183,29 +162,3 @@ class AsyncBatchWriter(BatchWriterBase):
             await self.flush()
         else:
             self._discard(exc)
-
-
-async def batch_get(
-    db: DBBase,
-    model: type[M],
-    keys: Iterable[Mapping[str, Any] | Key[M] | M],
-    *,
-    consistent: bool,
-    projection: Sequence[Path[Any]] | None,
-    parallel: int | None,
-    partial: bool,
-) -> BatchGetResult[M]:
-    """``AsyncDB.batch_get``: the same job as ``batch.batch_get``, its chunks on tasks."""
-    job = get_job(
-        db,
-        model,
-        keys,
-        consistent=consistent,
-        projection=projection,
-        parallel=parallel,
-        partial=partial,
-    )
-    outcomes = await run_chunks(
-        db, "BatchGetItem", "read", job.chunks, start=job.start, parallel=job.parallel
-    )
-    return await adrive(job.finish(db, outcomes), db.client)

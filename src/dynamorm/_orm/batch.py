@@ -1,4 +1,5 @@
-"""``db.batch_get``: BatchGetItem in chunks of 100 with retries of unprocessed keys."""
+"""``db.batch_get``: BatchGetItem in chunks of 100 with retries of unprocessed keys (the
+job; ``DB`` runs its chunks on threads, ``AsyncDB`` on tasks)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dynamorm._core.errors import ConfigurationError, ValidationError
 from dynamorm._core.expressions import Path, build_expressions
-from dynamorm._io.drive import drive
 from dynamorm._orm.base import DBBase
-from dynamorm._orm.batch_flow import (
-    GET_CHUNK,
-    ChunkOutcome,
-    GetKey,
-    chunked,
-    get_flow,
-    run_chunks,
-)
+from dynamorm._orm.batch_flow import GET_CHUNK, ChunkOutcome, Chunks, GetKey, get_flow
 from dynamorm._orm.crud import NOTHING, opening
 from dynamorm._orm.keys import Key
 from dynamorm._orm.model import Model
@@ -64,23 +57,20 @@ class BatchGetResult(Generic[M]):
         )
 
 
-class GetJob(Generic[M]):
-    """A ``batch_get`` ready to run: its ``chunks`` of keys, the flow of one chunk
-    (``start``), how many run at once, and :meth:`finish` (a flow) to make the result."""
+class GetJob(Chunks[GetKey], Generic[M]):
+    """A ``batch_get`` ready to run: its chunks of keys, the flow of one chunk, how many run
+    at once, and :meth:`finish` (a flow) to make the result."""
 
     def __init__(
         self,
         meta: ModelMeta,
-        entries: dict[Any, GetKey],
+        entries: list[GetKey],
         start: Callable[[Sequence[GetKey]], Any],
         parallel: int,
         partial: bool,
     ) -> None:
+        super().__init__("BatchGetItem", entries, GET_CHUNK, start, parallel)
         self.meta = meta
-        self.entries = entries
-        self.chunks = chunked(list(entries.values()), GET_CHUNK)
-        self.start = start
-        self.parallel = parallel
         self.partial = partial
 
     def finish(self, db: DBBase, outcomes: list[ChunkOutcome[GetKey]]) -> Flow[BatchGetResult[M]]:
@@ -107,7 +97,7 @@ class GetJob(Generic[M]):
             items,
             [
                 key_values(meta, e.wire)
-                for e in entries.values()
+                for e in entries
                 if e.position in answered and e.position not in hit
             ],
             [key_values(meta, e.wire) for e in sorted(unprocessed, key=lambda e: e.position)],
@@ -163,34 +153,8 @@ def get_job(
     retry, remaining = db.client.retry, db.client.remaining
     return GetJob(
         meta,
-        entries,
+        list(entries.values()),
         lambda chunk: get_flow(chunk, {table: names}, {table: options}, retry, remaining),
         parallel,
         partial,
     )
-
-
-def batch_get(
-    db: DBBase,
-    model: type[M],
-    keys: Iterable[Mapping[str, Any] | Key[M] | M],
-    *,
-    consistent: bool = False,
-    projection: Sequence[Path[Any]] | None = None,
-    parallel: int | None = None,
-    partial: bool = False,
-) -> BatchGetResult[M]:
-    """``db.batch_get`` (see :meth:`DB.batch_get`): the job's chunks on worker threads."""
-    job = get_job(
-        db,
-        model,
-        keys,
-        consistent=consistent,
-        projection=projection,
-        parallel=parallel,
-        partial=partial,
-    )
-    outcomes = run_chunks(
-        db, "BatchGetItem", "read", job.chunks, start=job.start, parallel=job.parallel
-    )
-    return drive(job.finish(db, outcomes), db.client)

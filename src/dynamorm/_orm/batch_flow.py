@@ -245,36 +245,50 @@ def settled(outcome: ChunkOutcome[E], consumed: list[Capacity]) -> ChunkOutcome[
     return outcome
 
 
-def run_chunks(
-    db: DBBase,
-    operation: str,
-    kind: str,
-    chunks: Sequence[Sequence[E]],
-    *,
-    start: Callable[[Sequence[E]], Generator[Step, dict[str, Any], ChunkOutcome[E]]],
-    parallel: int,
-) -> list[ChunkOutcome[E]]:
-    """Run one flow per chunk, ``parallel`` at a time, through ``db.client``.
+class Chunks(Generic[E]):
+    """A batch ready to send: its ``entries`` in ``chunks`` of ``size``, the flow of one chunk
+    (``start``) and how many chunks run at once; ``operation`` is BatchGetItem or
+    BatchWriteItem. ``run_chunks`` runs it on threads, ``async_writes.run_chunks`` on tasks."""
+
+    def __init__(
+        self,
+        operation: str,
+        entries: list[E],
+        size: int,
+        start: Callable[[Sequence[E]], Generator[Step, dict[str, Any], ChunkOutcome[E]]],
+        parallel: int,
+    ) -> None:
+        self.operation = operation
+        self.kind = "read" if operation == "BatchGetItem" else "write"
+        self.entries = entries
+        self.chunks = chunked(entries, size)
+        self.start = start
+        self.parallel = parallel
+
+
+def run_chunks(db: DBBase, job: Chunks[E]) -> list[ChunkOutcome[E]]:
+    """Run one flow per chunk, ``job.parallel`` at a time, through ``db.client``.
 
     Consumed capacity is added to the DB's total and to each outcome. Once a chunk fails, chunks
     not yet started are not sent (they come back failed, with no attempts).
     """
     stopped = threading.Event()
+    chunks = job.chunks
 
     def run(chunk: Sequence[E]) -> ChunkOutcome[E]:
         if stopped.is_set():
             return skipped(chunk)
-        accounting = _Accounting(db, kind)
-        outcome = settled(drive(start(chunk), accounting), accounting.consumed)
+        accounting = _Accounting(db, job.kind)
+        outcome = settled(drive(job.start(chunk), accounting), accounting.consumed)
         if outcome.failed:
             stopped.set()
         return outcome
 
-    if parallel <= 1 or len(chunks) <= 1:
+    if job.parallel <= 1 or len(chunks) <= 1:
         return [run(chunk) for chunk in chunks]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(parallel, len(chunks))) as pool:
+    with ThreadPoolExecutor(max_workers=min(job.parallel, len(chunks))) as pool:
         return list(pool.map(run, chunks))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from dynamorm._core.errors import (
@@ -15,8 +15,8 @@ from dynamorm._io.drive import drive
 from dynamorm._orm.batch_flow import (
     WRITE_CHUNK,
     ChunkOutcome,
+    Chunks,
     Entry,
-    chunked,
     key_ident,
     run_chunks,
     write_flow,
@@ -156,20 +156,27 @@ class BatchWriterBase:
         self._pending[request.table, request.ident] = request
         return len(self._pending) >= WRITE_CHUNK * self._parallel
 
-    def _take(
-        self,
-    ) -> tuple[list[WriteRequest], Callable[[Sequence[WriteRequest]], Any]]:
-        """The pending requests (now taken) and the flow of one chunk of them."""
+    def _take(self) -> Chunks[WriteRequest] | None:
+        """The pending requests (now taken) as chunks to send; None if there are none."""
+        if not self._pending:
+            return None
         requests = list(self._pending.values())
         self._pending.clear()
         client = self._db.client
         retry, remaining, names = client.retry, client.remaining, dict(self._key_names)
-        return requests, lambda chunk: write_flow(chunk, names, retry, remaining)
+        return Chunks(
+            "BatchWriteItem",
+            requests,
+            WRITE_CHUNK,
+            lambda chunk: write_flow(chunk, names, retry, remaining),
+            self._parallel,
+        )
 
     def _flushed(
-        self, requests: list[WriteRequest], outcomes: list[ChunkOutcome[WriteRequest]]
+        self, job: Chunks[WriteRequest], outcomes: list[ChunkOutcome[WriteRequest]]
     ) -> None:
         """Count what a flush wrote and update its instances; ``BatchIncomplete`` for the rest."""
+        requests = job.entries
         failed: list[WriteRequest] = []
         for outcome in outcomes:
             self.consumed = self.consumed + outcome.consumed
@@ -235,17 +242,9 @@ class BatchWriter(BatchWriterBase):
         ``unprocessed`` lists exactly the requests of this flush that were not written (a
         ``BatchDeadlineExceeded`` when the deadline stopped it).
         """
-        requests, start = self._take()
-        if requests:
-            outcomes = run_chunks(
-                self._db,
-                "BatchWriteItem",
-                "write",
-                chunked(requests, WRITE_CHUNK),
-                start=start,
-                parallel=self._parallel,
-            )
-            self._flushed(requests, outcomes)
+        job = self._take()
+        if job is not None:
+            self._flushed(job, run_chunks(self._db, job))
 
     def __enter__(self) -> BatchWriter:
         return self

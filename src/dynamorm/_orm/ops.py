@@ -72,9 +72,11 @@ class BatchMixin(DBBase):
         ``projection`` lists attribute paths (the key is always included); ``parallel`` sends
         up to N requests at once (default: the DB's ``parallelism``).
         """
-        from dynamorm._orm.batch import batch_get
+        from dynamorm._io.drive import drive
+        from dynamorm._orm.batch import get_job
+        from dynamorm._orm.batch_flow import run_chunks
 
-        return batch_get(
+        job = get_job(
             self,
             model,
             keys,
@@ -83,6 +85,7 @@ class BatchMixin(DBBase):
             parallel=parallel,
             partial=partial,
         )
+        return drive(job.finish(self, run_chunks(self, job)), self.client)
 
     def batch_write(self, *, parallel: int | None = None) -> BatchWriter:
         """A writer for many puts and deletes across models and tables (BatchWriteItem, 25 per

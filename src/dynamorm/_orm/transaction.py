@@ -203,7 +203,12 @@ class TransactionBase:
         self._actions += count
         self._plans.append(plan)
 
-    def _commit(self) -> Flow[None]:
+    def _exit(self, exc_type: type[BaseException] | None) -> Flow[None]:
+        """The end of the ``with`` block: the commit, unless the block raised (then the
+        transaction is abandoned and nothing is sent)."""
+        if exc_type is not None:
+            self._state = "abandoned"
+            return
         plans = self._plans
         if not plans:
             self._state = "committed"
@@ -291,10 +296,7 @@ class Transaction(TransactionBase):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None:
-            self._state = "abandoned"
-            return
-        drive(self._commit(), self._db.client)
+        drive(self._exit(exc_type), self._db.client)
 
 
 def explain_canceled(
