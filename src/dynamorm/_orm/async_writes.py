@@ -9,7 +9,6 @@ may read a unique field's stored value or take a data key). Batch chunks (of wri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dynamorm._io.async_drive import adrive
@@ -78,12 +77,7 @@ class AsyncTransaction(TransactionBase):
     async def __aenter__(self) -> AsyncTransaction:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         await adrive(self._exit(exc_type), self._db.client)
 
 
@@ -152,12 +146,7 @@ class AsyncBatchWriter(BatchWriterBase):
     async def __aenter__(self) -> AsyncBatchWriter:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is None:
             await self.flush()
         else:

@@ -28,8 +28,6 @@ from dynamorm._orm.results import Capacity
 from dynamorm._orm.writes import batch_put_written, refuse_batch, stamp_for_batch_put
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from dynamorm._core.steps import Flow
     from dynamorm._orm.base import DBBase
     from dynamorm._orm.model import Model
@@ -249,12 +247,7 @@ class BatchWriter(BatchWriterBase):
     def __enter__(self) -> BatchWriter:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is None:
             self.flush()
         else:
