@@ -6,12 +6,42 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from benchmarks._server import ROOT, InstantServer
+
+
+def run_child(
+    python: str,
+    module: str,
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    stderr: int | None = subprocess.PIPE,
+    timeout: float = 300.0,
+) -> tuple[float, dict[str, Any]]:
+    """Run ``python -m module *args`` from the repository root: the wall time from spawn to
+    exit in ms, and the JSON object the child prints last."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [python, "-m", module, *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    wall = (time.perf_counter() - start) * 1000
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} {args[0]} failed ({done.returncode}):\n{done.stderr}")
+    measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return wall, measured
 
 
 class Context:
@@ -52,20 +82,9 @@ class Context:
     def run_child(self, module: str, args: Sequence[str], *, timeout: float) -> dict[str, Any]:
         """Run ``python -m module *args`` as a measured child and return the JSON object it
         prints last. A ``--profile`` among ``args`` lets the child's report reach the terminal."""
-        done = subprocess.run(
-            [self.python, "-m", module, *args],
-            env=self.child_env(import_benchmarks=True),
-            cwd=self.root,
-            stdout=subprocess.PIPE,
-            stderr=None if "--profile" in args else subprocess.PIPE,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{module} {args[0]} failed ({done.returncode}):\n{done.stderr}")
-        measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-        return measured
+        env = self.child_env(import_benchmarks=True)
+        stderr = None if "--profile" in args else subprocess.PIPE
+        return run_child(self.python, module, args, env=env, stderr=stderr, timeout=timeout)[1]
 
     def close(self) -> None:
         """Stop the instant server if it was started."""

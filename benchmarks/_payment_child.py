@@ -66,28 +66,6 @@ def events(count: int, token: str, tag: str) -> list[dict[str, Any]]:
     ]
 
 
-def token() -> str:
-    """The bearer token: minted by the parent (``PAYMENT_TOKEN``), so the measured child
-    loads no JWT library for the client's side of the exchange."""
-    minted = os.environ.get("PAYMENT_TOKEN")
-    if minted:
-        return minted
-    import jwt
-
-    now = int(time.time())
-    claims = {
-        "iss": "https://auth.payments.example",
-        "aud": "payments-api",
-        "sub": "bench",
-        "partner": "acme",
-        "merchant": "m1",
-        "scope": "payments:write",
-        "iat": now,
-        "exp": now + 3600,
-    }
-    return jwt.encode(claims, os.environ["JWT_SECRET"], algorithm="HS256")
-
-
 def main() -> None:
     side, mode = sys.argv[1], sys.argv[2]
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 1
@@ -96,7 +74,7 @@ def main() -> None:
             importlib.import_module("jwt")
         module = importlib.import_module(MODULES[side])
         t1 = time.perf_counter()
-        [event] = events(1, token(), "cold")
+        [event] = events(1, os.environ["PAYMENT_TOKEN"], "cold")
         t2 = time.perf_counter()
         answer = module.handler(event, Context())
         t3 = time.perf_counter()
@@ -104,7 +82,7 @@ def main() -> None:
         result = {"init_ms": (t1 - T0) * 1000, "first_ms": (t3 - t2) * 1000}
     else:
         module = importlib.import_module(MODULES[side])
-        bearer = token()
+        bearer = os.environ["PAYMENT_TOKEN"]  # minted by the parent: no JWT library loads here
         for event in events(WARM_UP, bearer, "warm"):
             assert module.handler(event, Context())["statusCode"] == 201
         batch = events(count, bearer, "measured")

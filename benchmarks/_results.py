@@ -7,7 +7,7 @@ import platform
 import re
 import statistics
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -83,6 +83,12 @@ def ratio(label: str, numerator: Row, denominator: Row, target: float | None = N
 def ratio_above_floor(label: str, numerator: Row, denominator: Row, floor: Row) -> Ratio:
     """The ratio of two rows' medians once a common floor (``python -c pass``) is taken off."""
     return Ratio(label, (numerator.median - floor.median) / (denominator.median - floor.median))
+
+
+def median_ms(samples: Sequence[Mapping[str, float]], name: str) -> str:
+    """The median of ``name`` over ``samples`` (phases timed by children), as ``"1.2 ms"``."""
+    values = sorted(sample[name] for sample in samples)
+    return f"{values[len(values) // 2]:.1f} ms"
 
 
 def rotations(labels: Sequence[str], rounds: int) -> Iterator[str]:

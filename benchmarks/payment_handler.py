@@ -14,9 +14,18 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from typing import Any
 
-from benchmarks._context import Context
-from benchmarks._results import Result, Table, ratio, ratio_above_floor, rotations, summarize
+from benchmarks._context import Context, run_child
+from benchmarks._results import (
+    Result,
+    Table,
+    median_ms,
+    ratio,
+    ratio_above_floor,
+    rotations,
+    summarize,
+)
 from benchmarks._server import ROOT, InstantServer
 
 CPU_TARGET = 0.3
@@ -76,22 +85,8 @@ def _token(secret: str) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def _child(python: str, env: dict[str, str], *args: str) -> tuple[float, dict[str, float]]:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [python, "-m", "benchmarks._payment_child", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    wall = (time.perf_counter() - start) * 1000
-    if done.returncode != 0:
-        raise RuntimeError(f"payment child {args} failed:\n{done.stderr}")
-    measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return wall, measured
+def _child(python: str, env: dict[str, str], *args: str) -> tuple[float, dict[str, Any]]:
+    return run_child(python, "benchmarks._payment_child", args, env=env)
 
 
 def _spawn_pass(python: str, env: dict[str, str]) -> float:
@@ -128,10 +123,6 @@ def run(ctx: Context) -> Result:
     cold_rows = {s: summarize(f"{s}: cold start", cold[s], "ms") for s in COLD_SIDES}
     floor_row = summarize("python -c pass (interpreter start-up)", floor, "ms")
 
-    def median(side: str, name: str) -> str:
-        values = sorted(p[name] for p in phases[side])
-        return f"{values[len(values) // 2]:.1f} ms"
-
     return Result(
         name="payment_handler",
         title="Payment process handler: CPU per payment and cold start vs boto3 + Powertools",
@@ -165,7 +156,10 @@ def run(ctx: Context) -> Result:
             Table(
                 "Cold start phases timed inside the child (medians):",
                 ["Side", "import + init", "first payment"],
-                [[s, median(s, "init_ms"), median(s, "first_ms")] for s in COLD_SIDES],
+                [
+                    [s, median_ms(phases[s], "init_ms"), median_ms(phases[s], "first_ms")]
+                    for s in COLD_SIDES
+                ],
             )
         ],
         notes=[

@@ -8,36 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import time
 
-from benchmarks._context import Context
-from benchmarks._results import Result, Table, ratio, rotations, summarize
-from benchmarks._server import ROOT
+from benchmarks._context import Context, run_child
+from benchmarks._results import Result, Table, median_ms, ratio, rotations, summarize
 
 SIDES = ("dynamorm", "boto3")
 RUNS, QUICK_RUNS = 9, 1
 ROWS = 20
-
-
-def _child(
-    python: str, env: dict[str, str], side: str, event: dict[str, object]
-) -> tuple[float, dict[str, float]]:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [python, "-m", "benchmarks._reconcile_child", side, json.dumps(event)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    wall = (time.perf_counter() - start) * 1000
-    if done.returncode != 0:
-        raise RuntimeError(f"reconcile child {side} failed:\n{done.stderr}")
-    measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return wall, measured
 
 
 def run(ctx: Context) -> Result:
@@ -58,16 +35,14 @@ def run(ctx: Context) -> Result:
         for n, label in enumerate(order):
             side = label.removeprefix("warm-")
             event = local.upload_settlement("acme", f"cold-{n}-{side}.csv", text)
-            wall, inside = _child(ctx.python, env, side, event)
+            wall, inside = run_child(
+                ctx.python, "benchmarks._reconcile_child", [side, json.dumps(event)], env=env
+            )
             if label.startswith("warm-"):
                 continue
             walls[side].append(wall)
             phases[side].append(inside)
     rows = {s: summarize(f"{s} S3: reconcile cold start", walls[s], "ms") for s in SIDES}
-
-    def median(side: str, name: str) -> str:
-        values = sorted(p[name] for p in phases[side])
-        return f"{values[len(values) // 2]:.1f} ms"
 
     return Result(
         name="reconcile_cold_start",
@@ -78,7 +53,10 @@ def run(ctx: Context) -> Result:
             Table(
                 "Phases timed inside the child (medians):",
                 ["S3 side", "import + init", "first file"],
-                [[s, median(s, "init_ms"), median(s, "first_ms")] for s in SIDES],
+                [
+                    [s, median_ms(phases[s], "init_ms"), median_ms(phases[s], "first_ms")]
+                    for s in SIDES
+                ],
             )
         ],
         notes=[
