@@ -14,7 +14,7 @@ from dynamorm import (
     IdempotencyRecord,
     idempotent,
 )
-from dynamorm._features.idempotency import (
+from dynamorm._features.idempotency_values import (
     _default_payload,
     _select,
     decode_result,
