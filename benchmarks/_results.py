@@ -85,10 +85,20 @@ def ratio_above_floor(label: str, numerator: Row, denominator: Row, floor: Row) 
     return Ratio(label, (numerator.median - floor.median) / (denominator.median - floor.median))
 
 
-def median_ms(samples: Sequence[Mapping[str, float]], name: str) -> str:
-    """The median of ``name`` over ``samples`` (phases timed by children), as ``"1.2 ms"``."""
-    values = sorted(sample[name] for sample in samples)
-    return f"{values[len(values) // 2]:.1f} ms"
+def phases_table(
+    title: str, headers: list[str], phases: Mapping[str, Sequence[Mapping[str, float]]]
+) -> Table:
+    """A row per side: the medians of the ``init_ms`` and ``first_ms`` phases its children
+    timed (``headers`` name the side, then the two phases)."""
+
+    def median(samples: Sequence[Mapping[str, float]], name: str) -> str:
+        values = sorted(sample[name] for sample in samples)
+        return f"{values[len(values) // 2]:.1f} ms"
+
+    rows = [
+        [side, median(runs, "init_ms"), median(runs, "first_ms")] for side, runs in phases.items()
+    ]
+    return Table(title, headers, rows)
 
 
 def rotations(labels: Sequence[str], rounds: int) -> Iterator[str]:

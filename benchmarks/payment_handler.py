@@ -19,8 +19,7 @@ from typing import Any
 from benchmarks._context import Context, run_child
 from benchmarks._results import (
     Result,
-    Table,
-    median_ms,
+    phases_table,
     ratio,
     ratio_above_floor,
     rotations,
@@ -153,13 +152,10 @@ def run(ctx: Context) -> Result:
             ),
         ],
         tables=[
-            Table(
+            phases_table(
                 "Cold start phases timed inside the child (medians):",
                 ["Side", "import + init", "first payment"],
-                [
-                    [s, median_ms(phases[s], "init_ms"), median_ms(phases[s], "first_ms")]
-                    for s in COLD_SIDES
-                ],
+                phases,
             )
         ],
         notes=[

@@ -10,7 +10,7 @@ import json
 import os
 
 from benchmarks._context import Context, run_child
-from benchmarks._results import Result, Table, median_ms, ratio, rotations, summarize
+from benchmarks._results import Result, phases_table, ratio, rotations, summarize
 
 SIDES = ("dynamorm", "boto3")
 RUNS, QUICK_RUNS = 9, 1
@@ -50,13 +50,10 @@ def run(ctx: Context) -> Result:
         rows=list(rows.values()),
         ratios=[ratio("reconcile cold start: S3Client / boto3", rows["dynamorm"], rows["boto3"])],
         tables=[
-            Table(
+            phases_table(
                 "Phases timed inside the child (medians):",
                 ["S3 side", "import + init", "first file"],
-                [
-                    [s, median_ms(phases[s], "init_ms"), median_ms(phases[s], "first_ms")]
-                    for s in SIDES
-                ],
+                phases,
             )
         ],
         notes=[

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dynamorm._core.errors import ConfigurationError
+from dynamorm._core.errors import ConfigurationError, DeadlineExceeded
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING; typing loads only if needed
 if TYPE_CHECKING:
@@ -67,3 +67,20 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(1)
+
+
+def delay_or_raise(
+    policy: RetryPolicy, attempts: int, remaining: float | None, error: Exception, what: str
+) -> float:
+    """The wait before retrying after ``error``; when no retry may start, ``DeadlineExceeded``
+    (``what`` names the request) if attempts remain but the deadline does not, else ``error``."""
+    wait = policy.delay(attempts, remaining)
+    if wait is None:
+        if remaining is not None and attempts < policy.max_attempts:
+            raise DeadlineExceeded(
+                f"{what}: deadline leaves no time to retry after {attempts} attempt(s); "
+                f"last error: {error}",
+                last_error=error,
+            ) from error
+        raise error
+    return wait

@@ -31,7 +31,7 @@ from dynamorm._core.errors import (
     TransportError,
 )
 from dynamorm._core.protocol import USER_AGENT, clock_skew
-from dynamorm._core.retry import RetryPolicy
+from dynamorm._core.retry import RetryPolicy, delay_or_raise
 from dynamorm._core.secret import Secret
 from dynamorm._core.signing import _payload_hash, presign, sign
 from dynamorm._core.steps import Blocking, Send, Sleep
@@ -396,16 +396,8 @@ class S3Client:
                     raise
                 error = exc
             remaining = None if self.deadline is None else self.deadline - _monotonic()
-            wait = self.retry.delay(attempts, remaining)
-            if wait is None:
-                if remaining is not None and attempts < self.retry.max_attempts:
-                    raise DeadlineExceeded(
-                        f"S3 {operation} s3://{bucket}/{key}: deadline leaves no time to retry "
-                        f"after {attempts} attempt(s); last error: {error}",
-                        last_error=error,
-                    ) from error
-                raise error
-            yield Sleep(wait)
+            what = f"S3 {operation} s3://{bucket}/{key}"
+            yield Sleep(delay_or_raise(self.retry, attempts, remaining, error, what))
 
     def sleep(self, seconds: float) -> None:
         """Back off for ``seconds``, never past the deadline (the driver's ``Sleep``)."""

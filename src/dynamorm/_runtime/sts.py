@@ -22,7 +22,7 @@ from dynamorm._core.errors import (
     TransportError,
 )
 from dynamorm._core.protocol import USER_AGENT
-from dynamorm._core.retry import RetryPolicy
+from dynamorm._core.retry import RetryPolicy, delay_or_raise
 from dynamorm._core.secret import Secret
 from dynamorm._core.steps import Send, Sleep, Step, Wait
 from dynamorm._io.client import signed_request
@@ -306,16 +306,8 @@ class StsClient:
                     raise
                 error = exc
             remaining = None if deadline is None else deadline - time.monotonic()
-            wait = self.retry.delay(attempts, remaining)
-            if wait is None:
-                if remaining is not None and attempts < self.retry.max_attempts:
-                    raise DeadlineExceeded(
-                        f"AssumeRole for partner {partner_id!r}: deadline leaves no time to "
-                        f"retry after {attempts} attempt(s); last error: {error}",
-                        last_error=error,
-                    ) from error
-                raise error
-            yield Sleep(wait)
+            what = f"AssumeRole for partner {partner_id!r}"
+            yield Sleep(delay_or_raise(self.retry, attempts, remaining, error, what))
 
     def _attempt(
         self,
